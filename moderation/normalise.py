@@ -1,0 +1,122 @@
+"""Pure text normalisation against evasion.
+
+A prompt is kept in several *forms*; classifiers see all of them, and the lexicon folds its own
+terms with the same function, so whatever trick defeats one form (homoglyphs, leetspeak, spaced
+letters, stretched letters, invisible characters) is undone in another and can never become a
+way around a list.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+
+# Zero-width, joiners, bidi controls, soft hyphen, word joiner, BOM, variation selectors, tags.
+_INVISIBLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e007f]"
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_WS = re.compile(r"\s+")
+
+# Leetspeak: only applied inside tokens that also contain letters, so "kill -9" or "3 apples"
+# keep their digits while "p0rn", "s3x", "n@ked" and "$lut" fold to letters.
+_LEET = str.maketrans(
+    {
+        "0": "o", "1": "i", "2": "z", "3": "e", "4": "a", "5": "s", "6": "g", "7": "t", "8": "b", "9": "g",
+        "@": "a", "$": "s", "!": "i", "|": "l", "+": "t", "€": "e", "£": "l", "¢": "c", "(": "c",
+    }
+)  # fmt: skip
+_LEET_CHARS = frozenset("0123456789@$!|+€£¢(")
+_TOKEN = re.compile(r"\S+")
+# Three or more single characters separated by one separator: "n u d e", "n.u.d.e", "n_u-d_e".
+_SPACED = re.compile(r"(?<![^\W_])(?:[^\W_][ .\-_*·•/\\]){2,}[^\W_](?![^\W_])")
+_RUN = re.compile(r"(.)\1{2,}")  # stretched letters: "nuuuude" -> "nuude"
+
+
+@cache
+def _confusables_table() -> dict[int, str]:
+    """Map every character that Unicode's confusables data says looks like an ASCII letter or digit."""
+    raw = resources.files("confusable_homoglyphs").joinpath("confusables.json").read_text("utf-8")
+    table: dict[int, str] = {}
+    for char, glyphs in json.loads(raw).items():
+        if len(char) != 1 or char.isascii():
+            continue
+        for glyph in glyphs:
+            target = glyph["c"]
+            if len(target) == 1 and target.isascii() and target.isalnum():
+                table[ord(char)] = target.lower()
+                break
+    return table
+
+
+def strip_invisible(text: str) -> str:
+    return _INVISIBLE.sub("", text)
+
+
+def _strip_accents(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _fold_leet(text: str) -> str:
+    def fold(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if any(c.isalpha() for c in token) and any(c in _LEET_CHARS for c in token):
+            core = token.rstrip("!.,?)")  # keep sentence punctuation at the end of a word
+            return core.translate(_LEET) + token[len(core) :]
+        return token
+
+    return _TOKEN.sub(fold, text)
+
+
+def _join_spaced(text: str) -> str:
+    return _SPACED.sub(lambda m: re.sub(r"[ .\-_*·•/\\]", "", m.group(0)), text)
+
+
+def basic(text: str) -> str:
+    """NFKC, invisible characters removed, case-folded, whitespace collapsed."""
+    text = unicodedata.normalize("NFKC", text)
+    text = strip_invisible(text)
+    text = _CONTROL.sub(" ", text)
+    return _WS.sub(" ", text).strip().casefold()
+
+
+def fold(text: str) -> str:
+    """The aggressive form used for list matching: basic + homoglyphs + accents + leet + spacing.
+
+    Runs of three or more letters shrink to two; list matchers allow any letter to repeat, so
+    "nuuuude" still meets "nude" while "ass" never meets "as".
+    """
+    text = basic(text).translate(_confusables_table())
+    text = _strip_accents(text)
+    text = _fold_leet(text)
+    text = _join_spaced(text)
+    return _RUN.sub(r"\1\1", text)
+
+
+@dataclass(frozen=True, slots=True)
+class NormalisedText:
+    """A prompt and its folded forms; `forms` maps form name to text, `original` first."""
+
+    original: str
+    forms: dict[str, str] = field(default_factory=dict)
+
+    def unique_forms(self) -> list[tuple[str, str]]:
+        """(name, text) pairs with duplicate texts dropped, original first."""
+        seen: set[str] = set()
+        out: list[tuple[str, str]] = []
+        for name, text in self.forms.items():
+            if text not in seen:
+                seen.add(text)
+                out.append((name, text))
+        return out
+
+
+def normalise(text: str) -> NormalisedText:
+    b = basic(text)
+    return NormalisedText(original=text, forms={"original": text, "basic": b, "folded": fold(text)})
