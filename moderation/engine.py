@@ -1,0 +1,185 @@
+"""The policy engine: classifier measurements in, one `Decision` out. Pure: no I/O, no clock.
+
+Two rules here are not the policy's to change: a failed classifier blocks (fail closed), and
+sexual content involving minors blocks. In the prompt stage `sexual/minors` is also derived as
+min(minors cue, sexual score); in the image stage, any nudity blocks when the prompt carried a
+minors cue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from moderation.policy import CategoryRule, Policy
+from moderation.taxonomy import HARD_BLOCK, HARD_BLOCK_MAX_THRESHOLD, LABELS, Category, Signal
+from moderation.types import Action, ClassifierResult, Decision, Evidence, Reason, Stage, most_severe
+
+# A prompt whose minors signal reaches this is treated as depicting a minor.
+MINORS_CUE_FLOOR = 0.5
+# Image stage, after a minors cue: a sexual (nudity) score at or above this blocks.
+MINORS_NUDITY_FLOOR = 0.15
+
+_CATEGORIES = frozenset(c.value for c in Category)
+_SIGNALS = frozenset(s.value for s in Signal)
+
+
+def _best_evidence(results: Sequence[ClassifierResult], label: str) -> tuple[ClassifierResult, Evidence | None]:
+    """The classifier with the top score for `label`, and its strongest evidence for it."""
+    top = max(results, key=lambda r: r.scores.get(label, 0.0))
+    evidence = [e for e in top.evidence if e.label == label]
+    return top, max(evidence, key=lambda e: e.score, default=None)
+
+
+def _effective_rule(category: Category, rule: CategoryRule | None) -> CategoryRule | None:
+    if category not in HARD_BLOCK:
+        return rule
+    block = (
+        HARD_BLOCK_MAX_THRESHOLD if rule is None or rule.block is None else min(rule.block, HARD_BLOCK_MAX_THRESHOLD)
+    )
+    return CategoryRule(block=block)
+
+
+def _merge_scores(results: Sequence[ClassifierResult]) -> tuple[dict[str, float], dict[str, float]]:
+    scores: dict[str, float] = {}
+    signals: dict[str, float] = {}
+    for result in results:
+        if result.error is not None:
+            continue
+        for label, value in result.scores.items():
+            if label not in LABELS:
+                continue  # an operator model's unmapped label: not ours to act on
+            target = signals if label in _SIGNALS else scores
+            target[label] = max(target.get(label, 0.0), float(value))
+    return scores, signals
+
+
+def evaluate(
+    policy: Policy,
+    stage: Stage,
+    results: Sequence[ClassifierResult],
+    *,
+    prompt_decision: Decision | None = None,
+    latency_ms: float = 0.0,
+) -> Decision:
+    scores, signals = _merge_scores(results)
+    reasons: list[Reason] = []
+    actions: list[Action] = [Action.ALLOW]
+    triggered: list[str] = []
+    ok_results = [r for r in results if r.error is None]
+
+    for result in results:
+        if result.error is not None:
+            actions.append(Action.BLOCK)
+            reasons.append(
+                Reason(
+                    code="classifier_error",
+                    action=Action.BLOCK,
+                    classifier=result.classifier,
+                    message=f"classifier {result.classifier} failed: {result.error}; failing closed",
+                )
+            )
+
+    derived_minors: Reason | None = None
+    if stage is Stage.PROMPT:
+        derived = min(signals.get(Signal.MINORS, 0.0), scores.get(Category.SEXUAL, 0.0))
+        if derived > scores.get(Category.SEXUAL_MINORS, 0.0):
+            scores[Category.SEXUAL_MINORS] = derived
+            derived_minors = Reason(
+                code="minors_rule",
+                category=Category.SEXUAL_MINORS,
+                action=Action.BLOCK,
+                score=derived,
+                message="sexual content combined with a minor cue",
+            )
+
+    rules = policy.rules(stage)
+    for category in Category:
+        score = scores.get(category)
+        rule = _effective_rule(category, rules.get(category))
+        if score is None or rule is None:
+            continue
+        hit = rule.triggered(score)
+        if hit is None:
+            continue
+        action, threshold = hit
+        if stage is Stage.PROMPT and action is Action.BLUR:
+            action = Action.BLOCK  # a prompt cannot be blurred; policy validation forbids it anyway
+        actions.append(action)
+        triggered.append(category.value)
+        if category is Category.SEXUAL_MINORS and derived_minors is not None:
+            reasons.append(derived_minors.model_copy(update={"threshold": threshold}))
+            continue
+        top, evidence = _best_evidence(ok_results, category.value) if ok_results else (None, None)
+        reasons.append(
+            Reason(
+                code="hard_block" if category in HARD_BLOCK else "threshold",
+                category=category.value,
+                action=action,
+                classifier=top.classifier if top else None,
+                rule=evidence.rule if evidence else None,
+                score=round(score, 6),
+                threshold=threshold,
+                matched=evidence.span.text if evidence and evidence.span else None,
+                message=f"{category.value} score {score:.2f} >= {action.value} threshold {threshold:.2f}",
+            )
+        )
+
+    if (
+        stage is Stage.IMAGE
+        and prompt_decision is not None
+        and prompt_decision.signals.get(Signal.MINORS, 0.0) >= MINORS_CUE_FLOOR
+        and scores.get(Category.SEXUAL, 0.0) >= MINORS_NUDITY_FLOOR
+    ):
+        actions.append(Action.BLOCK)
+        if Category.SEXUAL_MINORS.value not in triggered:
+            triggered.append(Category.SEXUAL_MINORS.value)
+        reasons.append(
+            Reason(
+                code="minors_rule",
+                category=Category.SEXUAL_MINORS.value,
+                action=Action.BLOCK,
+                score=scores[Category.SEXUAL],
+                threshold=MINORS_NUDITY_FLOOR,
+                message="nudity in an image whose prompt mentions a minor",
+            )
+        )
+
+    action = most_severe(actions)
+    blur_boxes: tuple[tuple[int, int, int, int], ...] = ()
+    if action is Action.BLUR and policy.image.blur.mode == "regions":
+        blurring = {r.category for r in reasons if r.action is Action.BLUR}
+        blur_boxes = tuple(e.box for r in ok_results for e in r.evidence if e.box is not None and e.label in blurring)
+    return Decision(
+        stage=stage,
+        action=action,
+        allowed=action is not Action.BLOCK,
+        categories=tuple(triggered),
+        category_scores={k: round(v, 6) for k, v in sorted(scores.items())},
+        signals={k: round(v, 6) for k, v in sorted(signals.items())},
+        reasons=tuple(sorted(reasons, key=lambda r: -r.action.severity)),
+        policy_id=policy.id,
+        policy_version=policy.version,
+        policy_sha256=policy.sha256,
+        classifiers=tuple(f"{r.classifier}@{r.version}" for r in results),
+        blur_boxes=blur_boxes,
+        latency_ms=round(latency_ms, 3),
+    )
+
+
+def refuse(policy: Policy, stage: Stage, code: str, message: str) -> Decision:
+    """A block decision for input that could not be evaluated at all (never a silent allow)."""
+    return Decision(
+        stage=stage,
+        action=Action.BLOCK,
+        allowed=False,
+        reasons=(
+            Reason(
+                code="input_error" if code == "input_error" else "classifier_error",
+                action=Action.BLOCK,
+                message=message,
+            ),
+        ),
+        policy_id=policy.id,
+        policy_version=policy.version,
+        policy_sha256=policy.sha256,
+    )
