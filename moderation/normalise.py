@@ -23,8 +23,8 @@ _INVISIBLE = re.compile(
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _WS = re.compile(r"\s+")
 
-# Leetspeak: only applied inside tokens that also contain letters, so "kill -9" or "3 apples"
-# keep their digits while "p0rn", "s3x", "n@ked" and "$lut" fold to letters.
+# Leetspeak: only applied inside tokens with at least two letters, so "kill -9", "3 apples",
+# "1990s" and "4k" keep their digits while "p0rn", "s3x", "n@ked" and "$lut" fold to letters.
 _LEET = str.maketrans(
     {
         "0": "o", "1": "i", "2": "z", "3": "e", "4": "a", "5": "s", "6": "g", "7": "t", "8": "b", "9": "g",
@@ -66,7 +66,7 @@ def _strip_accents(text: str) -> str:
 def _fold_leet(text: str) -> str:
     def fold(match: re.Match[str]) -> str:
         token = match.group(0)
-        if any(c.isalpha() for c in token) and any(c in _LEET_CHARS for c in token):
+        if sum(c.isalpha() for c in token) >= 2 and any(c in _LEET_CHARS for c in token):
             core = token.rstrip("!.,?)")  # keep sentence punctuation at the end of a word
             return core.translate(_LEET) + token[len(core) :]
         return token

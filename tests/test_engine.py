@@ -1,0 +1,114 @@
+"""The engine turns scores into decisions; pure values in, Decision out."""
+
+from __future__ import annotations
+
+from moderation.engine import MINORS_NUDITY_FLOOR, evaluate
+from moderation.policy import Policy
+from moderation.types import Action, ClassifierResult, Evidence, Span, Stage
+
+
+def result(name: str = "t", **scores: float) -> ClassifierResult:
+    return ClassifierResult(classifier=name, scores={k.replace("_", "/"): v for k, v in scores.items()})
+
+
+def test_no_scores_allows(rules_policy: Policy) -> None:
+    """Nothing measured above any threshold is an allow."""
+    d = evaluate(rules_policy, Stage.PROMPT, [result(sexual=0.1)])
+    assert d.action is Action.ALLOW and d.allowed and d.categories == ()
+
+
+def test_flag_threshold(rules_policy: Policy) -> None:
+    """A score between flag and block thresholds flags but stays allowed."""
+    d = evaluate(rules_policy, Stage.PROMPT, [result(sexual=0.4)])
+    assert d.action is Action.FLAG and d.allowed and d.categories == ("sexual",)
+
+
+def test_block_threshold_is_inclusive(rules_policy: Policy) -> None:
+    """A score exactly at the block threshold blocks."""
+    d = evaluate(rules_policy, Stage.PROMPT, [result(sexual=0.5)])
+    assert d.action is Action.BLOCK and not d.allowed
+
+
+def test_max_over_classifiers(rules_policy: Policy) -> None:
+    """The category score is the maximum any classifier reports."""
+    d = evaluate(rules_policy, Stage.PROMPT, [result("a", sexual=0.1), result("b", sexual=0.6)])
+    assert d.category_scores["sexual"] == 0.6 and d.reasons[0].classifier == "b"
+
+
+def test_most_severe_action_wins(rules_policy: Policy) -> None:
+    """A flag in one category and a block in another is a block."""
+    d = evaluate(rules_policy, Stage.PROMPT, [result(hate=0.35, sexual=0.9)])
+    assert d.action is Action.BLOCK and set(d.categories) == {"hate", "sexual"}
+
+
+def test_unlisted_category_is_measured_not_acted_on(rules_policy: Policy) -> None:
+    """A category without a rule in the policy is reported but never triggers."""
+    d = evaluate(rules_policy, Stage.PROMPT, [result(illicit=0.99)])
+    assert d.action is Action.ALLOW and d.category_scores["illicit"] == 0.99
+
+
+def test_classifier_error_fails_closed(rules_policy: Policy) -> None:
+    """A classifier that failed blocks, even when every other score is clean."""
+    d = evaluate(rules_policy, Stage.PROMPT, [result(sexual=0.0), ClassifierResult(classifier="x", error="boom")])
+    assert d.action is Action.BLOCK and d.reasons[0].code == "classifier_error"
+
+
+def test_minors_signal_with_sexual_derives_sexual_minors(rules_policy: Policy) -> None:
+    """A minor cue together with sexual content becomes sexual/minors and blocks."""
+    d = evaluate(rules_policy, Stage.PROMPT, [result(sexual=0.4, minors=0.9)])
+    assert d.action is Action.BLOCK and "sexual/minors" in d.categories
+    assert any(r.code == "minors_rule" for r in d.reasons)
+
+
+def test_minors_signal_alone_allows(rules_policy: Policy) -> None:
+    """A child in a benign prompt is not a sexual/minors hit."""
+    d = evaluate(rules_policy, Stage.PROMPT, [result(sexual=0.0, minors=0.95)])
+    assert d.action is Action.ALLOW and d.signals["minors"] == 0.95
+
+
+def test_hard_block_threshold_cannot_exceed_cap(rules_policy: Policy) -> None:
+    """A direct sexual/minors score of 0.3 blocks under a policy threshold of 0.3."""
+    d = evaluate(rules_policy, Stage.PROMPT, [result(sexual_minors=0.3)])
+    assert d.action is Action.BLOCK and d.reasons[0].code == "hard_block"
+
+
+def test_reason_carries_evidence(rules_policy: Policy) -> None:
+    """Reasons name the classifier, the rule and the matched text."""
+    ev = Evidence(label="sexual", score=0.9, rule="term:nude", span=Span(start=2, end=6, text="nude"))
+    r = ClassifierResult(classifier="lexicon", scores={"sexual": 0.9}, evidence=(ev,))
+    d = evaluate(rules_policy, Stage.PROMPT, [r])
+    assert (d.reasons[0].classifier, d.reasons[0].rule, d.reasons[0].matched) == ("lexicon", "term:nude", "nude")
+
+
+def test_decision_carries_policy_identity(rules_policy: Policy) -> None:
+    """Every decision names the policy id, version and sha256."""
+    d = evaluate(rules_policy, Stage.PROMPT, [result()])
+    assert (d.policy_id, d.policy_version, d.policy_sha256) == ("rules-only", "t1", rules_policy.sha256)
+
+
+def test_image_blur_collects_boxes(rules_policy: Policy) -> None:
+    """An image blur in regions mode carries the boxes of the categories that blurred."""
+    boxes = (Evidence(label="sexual", score=0.6, rule="nudenet:X", box=(1, 2, 3, 4)),)
+    r = ClassifierResult(classifier="nudenet", scores={"sexual": 0.6}, evidence=boxes)
+    d = evaluate(rules_policy, Stage.IMAGE, [r])
+    assert d.action is Action.BLUR and d.allowed and d.blur_boxes == ((1, 2, 3, 4),)
+
+
+def test_image_minors_rule_blocks_mild_nudity(rules_policy: Policy) -> None:
+    """After a prompt with a minor cue, any nudity score over the floor blocks the image."""
+    prompt = evaluate(rules_policy, Stage.PROMPT, [result(minors=0.9)])
+    d = evaluate(rules_policy, Stage.IMAGE, [result(sexual=MINORS_NUDITY_FLOOR)], prompt_decision=prompt)
+    assert d.action is Action.BLOCK and any(r.code == "minors_rule" for r in d.reasons)
+
+
+def test_image_without_minor_cue_follows_policy(rules_policy: Policy) -> None:
+    """The same mild score without a minor cue is only flagged."""
+    prompt = evaluate(rules_policy, Stage.PROMPT, [result(minors=0.0)])
+    d = evaluate(rules_policy, Stage.IMAGE, [result(sexual=0.25)], prompt_decision=prompt)
+    assert d.action is Action.FLAG
+
+
+def test_unknown_labels_are_ignored(rules_policy: Policy) -> None:
+    """A label outside the taxonomy (an operator model's extra class) never changes the decision."""
+    d = evaluate(rules_policy, Stage.PROMPT, [result(**{"not a category": 1.0})])
+    assert d.action is Action.ALLOW and "not a category" not in d.category_scores

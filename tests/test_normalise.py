@@ -1,0 +1,65 @@
+"""The normaliser undoes evasion tricks; every form is kept so classifiers see all of them."""
+
+from __future__ import annotations
+
+import pytest
+
+from moderation.normalise import basic, fold, normalise
+
+
+@pytest.mark.parametrize(
+    ("evasive", "folded"),
+    [
+        ("p0rn", "porn"),  # leetspeak digits
+        ("s3x", "sex"),
+        ("n@ked", "naked"),  # leetspeak symbols
+        ("$lut", "slut"),
+        ("рorn", "porn"),  # Cyrillic er
+        ("nаkеd", "naked"),  # Cyrillic a and ie
+        ("ｎｕｄｅ", "nude"),  # fullwidth (NFKC)
+        ("𝐧𝐮𝐝𝐞", "nude"),  # mathematical bold
+        ("n\u200bu\u200bd\u200be", "nude"),  # zero-width spaces
+        ("nu\u202ede", "nude"),  # bidi override
+        ("n\u00adude", "nude"),  # soft hyphen
+        ("n u d e", "nude"),  # spaced letters
+        ("n.u.d.e", "nude"),
+        ("n-u-d-e", "nude"),
+        ("nüdé", "nude"),  # accents
+        ("NUDE", "nude"),  # case
+        ("nuuuuude", "nuude"),  # stretched letters shrink to two; matchers allow repeats
+    ],
+)
+def test_fold_undoes_evasion(evasive: str, folded: str) -> None:
+    """Each evasion trick folds to the plain spelling."""
+    assert fold(evasive) == folded
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["kill -9 the process", "3 apples and 2 pears", "a 1990s poster", "shooting star", "sheep in a field"],
+)
+def test_fold_leaves_ordinary_text_readable(text: str) -> None:
+    """Digits that stand alone and ordinary double letters are kept."""
+    assert fold(text) == text
+
+
+def test_basic_collapses_whitespace_and_case() -> None:
+    """The basic form is NFKC, case-folded, single-spaced."""
+    assert basic("  A\tWatercolor\n\nOF  a Lighthouse ") == "a watercolor of a lighthouse"
+
+
+def test_normalise_keeps_original_first() -> None:
+    """The original text is always the first form, unchanged."""
+    n = normalise("A P0RN image")
+    assert list(n.forms)[0] == "original" and n.forms["original"] == "A P0RN image"
+    assert n.forms["folded"] == "a porn image"
+
+
+def test_unique_forms_drop_duplicates() -> None:
+    """A plain lowercase prompt yields one form, not three copies."""
+    assert len(normalise("a cat").unique_forms()) == 1
+
+
+def test_normalise_is_pure() -> None:
+    """The same input always gives the same forms."""
+    assert normalise("s.e.x") == normalise("s.e.x")
