@@ -296,3 +296,19 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 def _short(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text if len(text) <= 160 else text[:157] + "..."
+
+
+OUTPUT_FORMATS: dict[str, str] = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+
+
+def encode_image(image: Image.Image, fmt: str = "PNG") -> bytes:
+    """Encode with no metadata at all: no EXIF, ICC profile, text chunks or DPI from any input."""
+    fmt = fmt.upper()
+    if fmt not in ACCEPTED_FORMATS:
+        raise ValueError(f"cannot write {fmt}; formats: {', '.join(ACCEPTED_FORMATS)}")
+    clean = image.convert("RGB") if image.mode != "RGB" else image.copy()
+    clean.info = {}
+    buf = io.BytesIO()
+    options: dict[str, Any] = {"quality": 95} if fmt in {"JPEG", "WEBP"} else {}
+    clean.save(buf, format=fmt, **options)
+    return buf.getvalue()
