@@ -108,7 +108,7 @@ def test_padded_margin_is_obscured_too() -> None:
     img = _texture()
     out = render(img, _decision(Action.BLUR, (BOX,)), blur=Blur(padding=0.25), blocked_output="black")
     assert out is not None
-    x, y, w, h = BOX
+    x, y, _w, h = BOX
     band = (x - 15, y, 10, h)  # left margin inside the 20 px padding
     assert _correlation(_region(img, band), _region(out, band)) < 0.3
 
