@@ -1,10 +1,10 @@
 """Names and low-level reads of the files in an audit directory.
 
-    segment-000001-20261124.jsonl   the log: sealed records, rotated daily or by size
-    checkpoints.jsonl               signed checkpoints and retention anchors
-    salt, signing_key.pem/.pub      per-directory secrets (audit.keys)
-    .lock                           flock target serialising writers across processes
-    index.sqlite                    derived query index, rebuilt at will (audit.index)
+segment-000001-20261124.jsonl   the log: sealed records, rotated daily or by size
+checkpoints.jsonl               signed checkpoints and retention anchors
+salt, signing_key.pem/.pub      per-directory secrets (audit.keys)
+.lock                           flock target serialising writers across processes
+index.sqlite                    derived query index, rebuilt at will (audit.index)
 """
 
 from __future__ import annotations
@@ -81,3 +81,12 @@ def read_tail(path: Path, *, block: int = 65536) -> Tail:
                 start = prev_nl + 1
                 return Tail(buf[start : last_nl + 1], pos + start, torn, size)
         return Tail(None, 0, buf, size)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a file creation or removal in `directory` durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -40,6 +40,7 @@ from audit.files import (
     INPUTS_DIR,
     LOCK_FILE,
     Segment,
+    fsync_dir,
     list_segments,
     parse_segment,
     read_tail,
@@ -165,6 +166,18 @@ class AuditLog:
             self._sync(_today())
             self._checkpoint()
 
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the cross-process writer lock with the head up to date (retention); no write() inside."""
+        with self._locked():
+            self._sync(_today())
+            yield
+
+    def sign_entry(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Append a signed entry to the checkpoint file; call only inside `exclusive()`."""
+        self._flush()
+        return append_entry(self.directory / CHECKPOINT_FILE, self._key, fields)
+
     def close(self) -> None:
         """Flush, sign a final checkpoint if events were added since the last one, release files."""
         with self._mutex:
@@ -255,7 +268,7 @@ class AuditLog:
     def _create(self, number: int, day: str) -> None:
         path = self.directory / segment_name(number, day)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o640)
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         if self._fd is not None:
             os.close(self._fd)
         self._fd, self._segment, self._offset = fd, parse_segment(path), 0
@@ -357,14 +370,6 @@ class AuditLog:
 
 def _today() -> str:
     return time.strftime("%Y%m%d", time.gmtime())
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _last_record_in(path: Path, tail: Any) -> SealedRecord | None:

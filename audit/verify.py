@@ -88,6 +88,7 @@ class _Signed:
     checkpoints: dict[int, tuple[str, int, str]] = field(default_factory=dict)  # seq -> (hash, n, where)
     anchor_seq: int = 1
     anchor_prev: str = GENESIS
+    pruned: set[str] = field(default_factory=set)  # segment names a signed prune entry removed
 
 
 def verify(directory: str | Path, *, public_key: str | Path | None = None) -> VerifyReport:
@@ -159,13 +160,19 @@ def _read_checkpoints(directory: Path, key: Ed25519PublicKey | None, report: Ver
         if n != expected_n or (prev_line_hash is not None and entry.get("cp_prev") != prev_line_hash):
             kind = "missing" if n > expected_n else "reordered"
             report.problems.append(
-                Finding(kind, where, f"checkpoint n={n} follows n={expected_n - 1}: checkpoint entries were "
-                        f"{'removed' if kind == 'missing' else 'reordered or replayed'}", order=order)
+                Finding(
+                    kind,
+                    where,
+                    f"checkpoint n={n} follows n={expected_n - 1}: checkpoint entries were "
+                    f"{'removed' if kind == 'missing' else 'reordered or replayed'}",
+                    order=order,
+                )
             )
         expected_n, prev_line_hash = n + 1, line_hash(line)
         report.checkpoints += 1
         if entry.get("type") == "prune":
             signed.anchor_seq, signed.anchor_prev = int(entry["first_seq"]), str(entry["prev"])
+            signed.pruned.update(str(name) for name in entry.get("removed", []))
             signed.checkpoints = {s: v for s, v in signed.checkpoints.items() if s >= signed.anchor_seq}
         else:
             seq = int(entry["seq"])
@@ -182,6 +189,9 @@ def _walk_segments(directory: Path, signed: _Signed, report: VerifyReport) -> No
     segments = list_segments(directory)
     report.segments = len(segments)
     for si, seg in enumerate(segments):
+        if seg.name in signed.pruned:
+            report.notices.append(Finding("pruned", seg.name, "segment was pruned by retention but is still present"))
+            continue
         offset = 0
         with open(seg.path, "rb") as fh:
             for lineno, line in enumerate(fh, 1):
@@ -227,7 +237,9 @@ class _ChainWalker:
             report.first_seq = rec.seq
         where, order = f"{segment}:{lineno}", (si, lineno)
         if not rec.valid:
-            report.problems.append(Finding("edited", where, "record bytes do not match its hash (edited)", rec.seq, order))
+            report.problems.append(
+                Finding("edited", where, "record bytes do not match its hash (edited)", rec.seq, order)
+            )
             self.expected_seq, self.expected_prev, self.prev_where = self.expected_seq + 1, rec.hash, where
             return
         if rec.seq < self.expected_seq:
@@ -264,7 +276,9 @@ class _ChainWalker:
     def _gap(self, seq: int, where: str, order: tuple[int, int]) -> None:
         first = self.expected_seq
         gone = f"record seq {first} is" if seq - 1 == first else f"records seq {first}..{seq - 1} are"
-        finding = Finding("missing", where, f"{gone} missing before this record (lines or segments deleted)", seq, order)
+        finding = Finding(
+            "missing", where, f"{gone} missing before this record (lines or segments deleted)", seq, order
+        )
         self.report.problems.append(finding)
         self.gaps.append((first, seq - 1, finding))
 
@@ -337,4 +351,3 @@ def _check_tail(signed: _Signed, report: VerifyReport, last_seq: int, last_where
                 f"(no checkpoint yet; one is signed every N events and on close)",
             )
         )
-
