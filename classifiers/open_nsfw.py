@@ -72,13 +72,16 @@ class OpenNSFWClassifier:
         start = time.perf_counter()
         values = self.scores(images)
         per_image_ms = (time.perf_counter() - start) * 1000 / len(images)
-        return [
-            ClassifierResult(
-                classifier=self.name,
-                version=self.version,
-                scores={Category.SEXUAL.value: round(v, 6)},
-                evidence=(Evidence(label=Category.SEXUAL.value, score=round(v, 6), rule="open_nsfw:nsfw"),),
-                latency_ms=round(per_image_ms, 3),
-            )
-            for v in values
-        ]
+        return [result_from_score(v, version=self.version, latency_ms=per_image_ms) for v in values]
+
+
+def result_from_score(score: float, *, version: str = "recorded", latency_ms: float = 0.0) -> ClassifierResult:
+    """One P(nsfw) as a result: the `sexual` score, no box (pure: policy tests replay recorded scores)."""
+    value = round(float(score), 6)
+    return ClassifierResult(
+        classifier=OpenNSFWClassifier.name,
+        version=version,
+        scores={Category.SEXUAL.value: value},
+        evidence=(Evidence(label=Category.SEXUAL.value, score=value, rule="open_nsfw:nsfw"),),
+        latency_ms=round(latency_ms, 3),
+    )
