@@ -203,7 +203,7 @@ def _from_bytes(data: bytes, *, max_pixels: int, source: str) -> LoadedImage:
     except UnidentifiedImageError:
         raise ImageInputError(f"{source}: starts like {fmt} but its header is unreadable") from None
     except Exception as exc:  # any parser failure on hostile bytes is an input error, never a crash
-        raise ImageInputError(f"{source}: corrupt {fmt} header ({_short(exc)})") from None
+        raise ImageInputError(f"{source}: truncated or corrupt {fmt} header ({_short(exc)})") from None
     _check_pixels(img.width, img.height, max_pixels, source)
     _refuse_animation(img, source)
     try:
