@@ -79,7 +79,7 @@ def image_record(
     if image_bytes is not None:
         fields["bytes"] = len(image_bytes)
     if mode in ("phash", "full"):
-        fields["phash"] = dhash(image if image is not None else _decode(image_bytes))
+        fields["phash"] = _try_dhash(image, image_bytes)
     if mode == "full":
         if store_file is None:
             raise ValueError("this audit sink cannot store image files; use store_images: hash")
@@ -100,6 +100,16 @@ def dhash(image: Image.Image, size: int = 8) -> str:
             left, right = px[row * (size + 1) + col], px[row * (size + 1) + col + 1]
             bits = (bits << 1) | (left > right)
     return f"{bits:0{size * size // 4}x}"
+
+
+def _try_dhash(image: Image.Image | None, data: bytes | None) -> str | None:
+    """A perceptual hash is a convenience: an undecodable file still gets its event, without one."""
+    from PIL import UnidentifiedImageError
+
+    try:
+        return dhash(image if image is not None else _decode(data))
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None
 
 
 def _decode(data: bytes | None) -> Image.Image:
