@@ -34,7 +34,9 @@ _LEET = str.maketrans(
 _LEET_CHARS = frozenset("0123456789@$!|+€£¢(")
 _TOKEN = re.compile(r"\S+")
 # Three or more single characters separated by one separator: "n u d e", "n.u.d.e", "n_u-d_e".
-_SPACED = re.compile(r"(?<![^\W_])(?:[^\W_][ .\-_*·•/\\]){2,}[^\W_](?![^\W_])")
+# The same separator throughout, so "a n.u.d.e" joins only "n.u.d.e".
+_SPACED = re.compile(r"(?<![^\W_])[^\W_](?P<sep>[ .\-_*·•/\\])(?:[^\W_](?P=sep))+[^\W_](?![^\W_])")
+_ARTICLE = re.compile(r"^([ai]) (?=\S \S \S \S)", re.IGNORECASE)
 _RUN = re.compile(r"(.)\1{2,}")  # stretched letters: "nuuuude" -> "nuude"
 
 
@@ -75,7 +77,13 @@ def _fold_leet(text: str) -> str:
 
 
 def _join_spaced(text: str) -> str:
-    return _SPACED.sub(lambda m: re.sub(r"[ .\-_*·•/\\]", "", m.group(0)), text)
+    def join(match: re.Match[str]) -> str:
+        run = match.group(0)
+        article = _ARTICLE.match(run)  # "a n u d e" reads as "a nude", not "anude"
+        head = f"{article.group(1)} " if article else ""
+        return head + run[len(head) :].replace(match.group("sep"), "")
+
+    return _SPACED.sub(join, text)
 
 
 def basic(text: str) -> str:
@@ -92,7 +100,9 @@ def fold(text: str) -> str:
     Runs of three or more letters shrink to two; list matchers allow any letter to repeat, so
     "nuuuude" still meets "nude" while "ass" never meets "as".
     """
-    text = basic(text).translate(_confusables_table())
+    table = _confusables_table()
+    # Before and after case-folding: "Т" (Cyrillic capital) is listed, its lower case "т" is not.
+    text = basic(text.translate(table)).translate(table)
     text = _strip_accents(text)
     text = _fold_leet(text)
     text = _join_spaced(text)

@@ -26,6 +26,14 @@ PRESETS = ("strict", "default", "permissive")
 _Score = Field(ge=0.0, le=1.0)
 
 
+class LocatedError(ValueError):
+    """A validation failure that knows the exact field path it concerns (for file:line:col)."""
+
+    def __init__(self, loc: Loc, message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -157,17 +165,19 @@ class Policy(_Strict):
         for stage_name, stage_cfg in (("prompt", self.prompt), ("image", self.image)):
             for category in HARD_BLOCK:
                 rule = stage_cfg.categories.get(category)
+                loc: Loc = (stage_name, "categories", category.value)
                 if rule is None:
                     if stage_name == "prompt":
-                        raise ValueError(
-                            f"prompt.categories.{category} is a hard block and must be present with "
-                            f"block <= {HARD_BLOCK_MAX_THRESHOLD}"
+                        raise LocatedError(
+                            loc[:2],
+                            f"{category} is a hard block and must be present with block <= {HARD_BLOCK_MAX_THRESHOLD}",
                         )
                     continue
                 if rule.block is None or rule.block > HARD_BLOCK_MAX_THRESHOLD:
-                    raise ValueError(
-                        f"{stage_name}.categories.{category} is a hard block: its block threshold must be set "
-                        f"and <= {HARD_BLOCK_MAX_THRESHOLD} (got {rule.block})"
+                    raise LocatedError(
+                        loc,
+                        f"{category} is a hard block: its block threshold must be set and <= "
+                        f"{HARD_BLOCK_MAX_THRESHOLD} (got {rule.block})",
                     )
         return self
 
@@ -282,7 +292,8 @@ def _problems(exc: ValidationError, chain: list[tuple[SourceDoc, Path | None]]) 
     """Blame the file that spells out the most of each failing field's path (the most derived on ties)."""
     out = []
     for err in exc.errors(include_url=False):
-        loc = tuple(err["loc"])
+        located = (err.get("ctx") or {}).get("error")
+        loc = tuple(located.loc) if isinstance(located, LocatedError) else tuple(err["loc"])
         position: Any = None
         best = -1
         for doc, _ in reversed(chain):

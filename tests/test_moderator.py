@@ -94,7 +94,7 @@ def test_unloadable_classifier_blocks() -> None:
 
 @pytest.mark.parametrize(
     ("prompt", "message"),
-    [("", "empty"), ("   ", "empty"), ("x" * 51, "at most 50"), ("a\x00b", "U+0000"), (None, "must be a string")],
+    [("", "empty"), ("   ", "empty"), ("x" * 51, "at most 50"), ("a\x00b", r"U\+0000"), (None, "must be a string")],
 )
 def test_invalid_prompts_raise(policy: Policy, prompt: object, message: str) -> None:
     """Empty, over-long, control-character and non-string prompts are refused with a reason."""
