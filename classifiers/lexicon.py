@@ -1,0 +1,245 @@
+"""Word-list classifier: scores each category by the strongest listed term found in a prompt.
+
+Terms are matched on word boundaries in two forms of the prompt: the original (case-insensitive,
+so evidence points at what the user typed) and the folded form (homoglyphs, leetspeak, spacing
+and invisible characters undone). In the folded form every letter may repeat ("nuuuude" meets
+"nude") but never vanish ("ass" never meets "as", "class" or "assassin"). An allow-phrase such
+as "chicken breast" neutralises a term that lies wholly inside it.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from moderation.lists import TERM_LISTS, Term, WordLists, load_lists
+from moderation.normalise import NormalisedText, basic, fold
+from moderation.types import ClassifierResult, Evidence, Span, Stage
+
+VERSION = "1"
+_BEFORE = r"(?<![^\W_])"  # not preceded by a letter or digit
+_AFTER = r"(?![^\W_])"  # not followed by a letter or digit
+_SEPARATOR = r"[\W_]*"  # optional punctuation or space in the folded form: "self-harm", "selfharm"
+_WORD_BREAK = r"[\W_]+"  # a required break between the words of a short phrase
+_MIN_JOINED = 8  # letters a phrase needs before its words may run together in the folded form
+
+
+def _plain_units(text: str) -> list[str]:
+    """The term as typed, whitespace flexible; matched case-insensitively on the original prompt."""
+    units: list[str] = []
+    for i, word in enumerate(text.split()):
+        if i:
+            units.append(r"\s+")
+        units.extend(re.escape(c) for c in word)
+    return units
+
+
+def _folded_units(text: str) -> list[str]:
+    """The folded term with every letter allowed to repeat.
+
+    Punctuation inside a word is optional ("self-harm", "selfharm"). Between words a separator is
+    required unless the joined phrase is long enough to be unmistakable: "c h i l d p o r n" folds
+    to "childporn", but "go die" must not meet "goodies".
+    """
+    joinable = sum(c.isalnum() for c in text) >= _MIN_JOINED
+    units: list[str] = []
+    pending = ""
+    for char in text:
+        if char.isalnum():
+            if pending and units:
+                units.append(_SEPARATOR if joinable or not pending.isspace() else _WORD_BREAK)
+            pending = ""
+            units.append(re.escape(char) + ("+" if char.isalpha() else ""))
+        else:
+            pending += char
+    return units
+
+
+def _plural(text: str) -> str:
+    """Optional plural suffix: "es" after sibilants ("asses"), else "s" (so "spic" never meets "spices")."""
+    if not text[-1:].isalpha():
+        return ""
+    return r"(?:es)?" if text.endswith(("s", "x", "z", "ch", "sh")) else r"s?"
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    term: Term
+    start: int
+    end: int
+    text: str
+    form: str
+
+
+class _Trie:
+    """Terms as a prefix tree of regex units, so one regex tries each prefix once, not each term."""
+
+    def __init__(self) -> None:
+        self.children: dict[str, _Trie] = {}
+        self.term: int | None = None
+        self.plural = ""
+
+    def add(self, units: list[str], index: int, plural: str) -> None:
+        node = self
+        for unit in units:
+            node = node.children.setdefault(unit, _Trie())
+        if node.term is None:
+            node.term, node.plural = index, plural
+
+    def pattern(self, order: list[int]) -> str:
+        alts = [unit + child.pattern(order) for unit, child in self.children.items()]
+        if self.term is not None:
+            # The term ends here: an optional plural, then a word boundary, then an empty group
+            # whose number says which term matched. Listed last, so longer terms win.
+            order.append(self.term)
+            alts.append(self.plural + _AFTER + "()")
+        return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+
+
+class TermMatcher:
+    """One prefix-tree regex per form type over a list of terms."""
+
+    def __init__(self, terms: Sequence[Term]) -> None:
+        # Stronger terms first, so that of two terms that fold alike the stronger one is kept.
+        ranked = sorted(terms, key=lambda t: -t.weight)
+        plain, folded = _Trie(), _Trie()
+        for i, term in enumerate(ranked):
+            b, f = basic(term.text), fold(term.text)
+            if b.strip():
+                plain.add(_plain_units(b), i, _plural(b))
+            if any(c.isalnum() for c in f):
+                folded.add(_folded_units(f), i, _plural(f.rstrip()))
+        self._plain, self._plain_terms = self._compile(plain, ranked, re.IGNORECASE)
+        self._folded, self._folded_terms = self._compile(folded, ranked, 0)
+
+    @staticmethod
+    def _compile(trie: _Trie, ranked: list[Term], flags: int) -> tuple[re.Pattern[str] | None, tuple[Term, ...]]:
+        if not trie.children:
+            return None, ()
+        order: list[int] = []
+        body = trie.pattern(order)
+        return re.compile(_BEFORE + body, flags), tuple(ranked[i] for i in order)
+
+    def find(self, form: str, text: str) -> list[Match]:
+        pattern, terms = (
+            (self._plain, self._plain_terms) if form == "original" else (self._folded, self._folded_terms)
+        )
+        if pattern is None:
+            return []
+        return [
+            Match(terms[m.lastindex - 1], m.start(), m.end(), m.group(0), form)
+            for m in pattern.finditer(text)
+            if m.lastindex is not None
+        ]
+
+
+# Spaced-out letters that begin with a one-letter word: "a n u d e" (a nude) or "i n c e s t"
+# (incest). The normaliser reads the first letter as an article; this variant reads it as a letter.
+_SPACED_FROM_ARTICLE = re.compile(
+    r"(?<![^\W_])[ai](?P<sep>[ .\-_*·•/\\])(?:[^\W_](?P=sep))+[^\W_](?![^\W_])", re.IGNORECASE
+)
+
+
+def scan_forms(text: NormalisedText) -> list[tuple[str, str]]:
+    """(form, text) pairs to scan; forms other than "original" use the folded patterns.
+
+    Besides the original and the folded form, a "spaced" form is scanned when spaced-out letters
+    start with "a" or "i", gluing that letter on: both readings are then checked.
+    """
+    forms = [("original", text.original)]
+    folded = text.forms.get("folded")
+    folded = folded if folded is not None else fold(text.original)
+    forms.append(("folded", folded))
+    base = text.forms.get("basic") or basic(text.original)
+    if _SPACED_FROM_ARTICLE.search(base):
+        glued = fold(_SPACED_FROM_ARTICLE.sub(lambda m: m.group(0).replace(m.group("sep"), ""), base))
+        if glued != folded:
+            forms.append(("spaced", glued))
+    return forms
+
+
+class AllowFilter:
+    """Spans covered by allow-phrases, per form; a match inside one is not evidence."""
+
+    def __init__(self, terms: Sequence[Term]) -> None:
+        self._matcher = TermMatcher(terms)
+
+    def spans(self, form: str, text: str) -> list[tuple[int, int]]:
+        return [(m.start, m.end) for m in self._matcher.find(form, text)]
+
+    @staticmethod
+    def covers(spans: list[tuple[int, int]], start: int, end: int) -> bool:
+        return any(s <= start and end <= e for s, e in spans)
+
+
+def best_matches(
+    matchers: Mapping[str, TermMatcher], allow: AllowFilter, text: NormalisedText
+) -> dict[str, list[Match]]:
+    """Per list, the non-neutralised matches, one per term (original-form evidence preferred)."""
+    found: dict[str, dict[str, Match]] = {name: {} for name in matchers}
+    for form, form_text in scan_forms(text):
+        allowed = allow.spans(form, form_text)
+        for name, matcher in matchers.items():
+            seen = found[name]
+            for m in matcher.find(form, form_text):
+                if m.term.text in seen or (allowed and AllowFilter.covers(allowed, m.start, m.end)):
+                    continue
+                seen[m.term.text] = m
+    return {name: list(ms.values()) for name, ms in found.items() if ms}
+
+
+class LexiconClassifier:
+    """Scores the 13 OpenAI categories from the word lists (max weight of matched terms)."""
+
+    name = "lexicon"
+    stage = Stage.PROMPT
+
+    def __init__(self, lists: WordLists | None = None, *, max_evidence: int = 8) -> None:
+        self.lists = lists if lists is not None else load_lists()
+        self.version = f"{VERSION}+{self.lists.sha256[:12]}"
+        self.max_evidence = max_evidence
+        self._matchers = {name: TermMatcher(self.lists[name]) for name in TERM_LISTS if self.lists[name]}
+        self._allow = AllowFilter(self.lists["allow"])
+
+    @classmethod
+    def from_options(
+        cls, *, options: Mapping[str, Any] | None = None, lists: WordLists | None = None, **context: Any
+    ) -> LexiconClassifier:
+        opts = dict(options or {})
+        max_evidence = opts.pop("max_evidence", 8)
+        if opts:
+            raise ValueError(f"unknown lexicon option(s): {', '.join(sorted(opts))}; known: max_evidence")
+        if not isinstance(max_evidence, int) or isinstance(max_evidence, bool) or max_evidence < 1:
+            raise ValueError(f"lexicon option max_evidence must be a positive integer, got {max_evidence!r}")
+        return cls(lists, max_evidence=max_evidence)
+
+    def classify(self, texts: Sequence[NormalisedText]) -> list[ClassifierResult]:
+        return [self._one(t) for t in texts]
+
+    def _one(self, text: NormalisedText) -> ClassifierResult:
+        started = time.perf_counter()
+        scores: dict[str, float] = {}
+        evidence: list[Evidence] = []
+        for category, matches in best_matches(self._matchers, self._allow, text).items():
+            matches.sort(key=lambda m: (-m.term.weight, m.start))
+            scores[category] = matches[0].term.weight
+            evidence.extend(
+                Evidence(
+                    label=category,
+                    score=m.term.weight,
+                    rule=f"term:{m.term.text}",
+                    span=Span(start=m.start, end=m.end, text=m.text, form=m.form),
+                )
+                for m in matches[: self.max_evidence]
+            )
+        evidence.sort(key=lambda e: -e.score)
+        return ClassifierResult(
+            classifier=self.name,
+            version=self.version,
+            scores=scores,
+            evidence=tuple(evidence),
+            latency_ms=(time.perf_counter() - started) * 1000,
+        )
