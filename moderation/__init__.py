@@ -21,7 +21,7 @@ _EXPORTS = {
     "Category": "moderation.taxonomy",
     "normalise": "moderation.normalise",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = list(_EXPORTS)  # noqa: PLE0605  (built from the lazy export table)
 
 
 def __getattr__(name: str) -> Any:

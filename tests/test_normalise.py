@@ -51,7 +51,7 @@ def test_basic_collapses_whitespace_and_case() -> None:
 def test_normalise_keeps_original_first() -> None:
     """The original text is always the first form, unchanged."""
     n = normalise("A P0RN image")
-    assert list(n.forms)[0] == "original" and n.forms["original"] == "A P0RN image"
+    assert next(iter(n.forms)) == "original" and n.forms["original"] == "A P0RN image"
     assert n.forms["folded"] == "a porn image"
 
 
