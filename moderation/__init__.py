@@ -21,7 +21,7 @@ _EXPORTS = {
     "Category": "moderation.taxonomy",
     "normalise": "moderation.normalise",
 }
-__all__ = list(_EXPORTS)  # noqa: PLE0605  (built from the lazy export table)
+__all__ = list(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
