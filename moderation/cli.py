@@ -32,6 +32,33 @@ policy_app = typer.Typer(help="Validate, document and test policy files.", no_ar
 app.add_typer(check_app, name="check")
 app.add_typer(policy_app, name="policy")
 
+
+@app.callback()
+def _root(
+    log_level: Annotated[
+        str, typer.Option("--log-level", envvar="FLUXWARDEN_LOG_LEVEL", help="debug, info, warning or error.")
+    ] = "warning",
+) -> None:
+    """Self-hosted safety layer for FLUX text-to-image generation."""
+    from moderation.logs import configure_logging
+
+    level = log_level.lower()
+    if level not in ("debug", "info", "warning", "error"):
+        raise fail(f"--log-level must be debug, info, warning or error, not {log_level!r}")
+    configure_logging(level)  # type: ignore[arg-type]
+
+
+def _mount() -> None:
+    """Commands that live beside their packages; their modules import nothing heavy at top level."""
+    from audit.cli import app as audit_app
+    from moderation.image_cli import check_image
+
+    check_app.command("image")(check_image)
+    app.add_typer(audit_app, name="audit")
+
+
+_mount()
+
 EXIT_ALLOWED, EXIT_BLOCKED, EXIT_ERROR = 0, 1, 2
 BATCH_SIZE = 64
 
@@ -61,12 +88,15 @@ def load_policy_or_exit(ref: str) -> Policy:
         raise typer.Exit(EXIT_ERROR) from None
 
 
-def open_audit(audit_dir: Path | None) -> Any:
-    if audit_dir is None:
-        return None
-    from audit import open_log
+def open_audit(audit_dir: Path | None, policy: Policy) -> Any:
+    """The audit log for `--audit-dir`/FLUXWARDEN_AUDIT_DIR, or None; refuses if the policy requires one."""
+    from audit import AuditDirRequiredError, open_log, resolve_audit_dir
 
-    return open_log(audit_dir)
+    try:
+        directory = resolve_audit_dir(audit_dir, required=policy.audit.required, policy_id=policy.id)
+    except AuditDirRequiredError as exc:
+        raise fail(str(exc)) from None
+    return None if directory is None else open_log(directory)
 
 
 def build_moderator(policy_ref: str, audit_dir: Path | None = None) -> Moderator:
@@ -77,7 +107,7 @@ def build_moderator(policy_ref: str, audit_dir: Path | None = None) -> Moderator
 
     policy = load_policy_or_exit(policy_ref)
     try:
-        return Moderator(policy, audit=open_audit(audit_dir))
+        return Moderator(policy, audit=open_audit(audit_dir, policy))
     except (ValueError, OSError) as exc:
         raise fail(str(exc)) from None
 

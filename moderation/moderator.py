@@ -34,6 +34,10 @@ log = structlog.get_logger("fluxwarden.moderator")
 _CONTROL_CHARS = frozenset(chr(c) for c in range(32) if chr(c) not in "\t\n\r") | {"\x7f"}
 
 
+# Request context keys the audit log records (never the API key itself).
+_AUDIT_CONTEXT = frozenset({"request_id", "tenant", "key_id", "generation"})
+
+
 class InputError(ValueError):
     """Input the moderator refuses to evaluate (empty, too long, control characters, bad image)."""
 
@@ -242,12 +246,17 @@ class Moderator:
             return
         import audit as audit_pkg
 
-        ctx = dict(context or {})
-        audit_pkg.record_decision(
-            self.audit,
-            decision,
-            input_text=input_text,
-            image_sha256=image.sha256 if image is not None else None,
-            store_inputs=self.policy.audit.store_inputs,
-            **ctx,
-        )
+        ctx = {k: v for k, v in (context or {}).items() if k in _AUDIT_CONTEXT}
+        if image is not None:
+            audit_pkg.record_decision(
+                self.audit,
+                decision,
+                image_sha256=image.sha256,
+                image=image.image if self.policy.audit.store_images != "hash" else None,
+                store_images=self.policy.audit.store_images,
+                **ctx,
+            )
+        else:
+            audit_pkg.record_decision(
+                self.audit, decision, input_text=input_text, store_inputs=self.policy.audit.store_inputs, **ctx
+            )
