@@ -15,6 +15,11 @@ import structlog
 Level = Literal["debug", "info", "warning", "error"]
 
 
+def _stderr_logger(*_args: object) -> structlog.PrintLogger:
+    # Resolved per call: test runners and daemons swap sys.stderr after configuration.
+    return structlog.PrintLogger(sys.stderr)
+
+
 def configure_logging(level: Level = "warning", *, json: bool = False) -> None:
     """Route structlog to stderr at `level`; JSON lines for services, console rendering for people."""
     renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
@@ -26,6 +31,6 @@ def configure_logging(level: Level = "warning", *, json: bool = False) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
