@@ -84,15 +84,14 @@ class NudeNetClassifier:
         sexual_labels: frozenset[str] = SEXUAL_LABELS,
         suggestive_labels: frozenset[str] = SUGGESTIVE_LABELS,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        threads: int | None = None,
     ) -> None:
         if not 0.0 < min_score <= 1.0:
             raise ClassifierLoadError(f"nudenet: min_score must be in (0, 1], got {min_score}")
         if batch_size < 1:
             raise ClassifierLoadError(f"nudenet: batch_size must be >= 1, got {batch_size}")
         self._label_to_key = label_keys(frozenset(sexual_labels), frozenset(suggestive_labels))
-        from nudenet import NudeDetector
-
-        self._session = NudeDetector().onnx_session  # the bundled 320n.onnx, loaded offline
+        self._session = _bundled_session(threads)
         self._input_name = self._session.get_inputs()[0].name
         self._min_score = min_score
         self._candidate_floor = min(CANDIDATE_FLOOR, min_score)
@@ -103,7 +102,7 @@ class NudeNetClassifier:
     @classmethod
     def from_options(cls, *, options: Mapping[str, Any] | None = None, **_context: Any) -> NudeNetClassifier:
         opts = dict(options or {})
-        allowed = {"min_score", "sexual_labels", "suggestive_labels", "batch_size"}
+        allowed = {"min_score", "sexual_labels", "suggestive_labels", "batch_size", "threads"}
         extra = set(opts) - allowed
         if extra:
             raise ClassifierLoadError(f"nudenet: unknown options {sorted(extra)}; allowed: {sorted(allowed)}")
@@ -112,6 +111,8 @@ class NudeNetClassifier:
             kwargs["min_score"] = float(opts["min_score"])
         if "batch_size" in opts:
             kwargs["batch_size"] = int(opts["batch_size"])
+        if opts.get("threads") is not None:
+            kwargs["threads"] = int(opts["threads"])
         for key in ("sexual_labels", "suggestive_labels"):
             if key in opts:
                 kwargs[key] = frozenset(str(v).upper() for v in opts[key])
@@ -122,7 +123,7 @@ class NudeNetClassifier:
         out: list[list[dict[str, Any]]] = []
         for start in range(0, len(images), self._batch_size):
             chunk = images[start : start + self._batch_size]
-            blobs = [_preprocess(img.bgr) for img in chunk]
+            blobs = [_preprocess(img.rgb) for img in chunk]
             import numpy as np
 
             batch = np.concatenate([b for b, _ in blobs], axis=0)
@@ -204,16 +205,37 @@ def map_detections(
     )
 
 
-def _preprocess(bgr: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
-    """NudeNet's `_read_image`: pad to a square (bottom/right), resize to 320, NCHW float in [0, 1]."""
+def _bundled_session(threads: int | None) -> Any:
+    """An onnxruntime session on the 320n.onnx that `nudenet.NudeDetector()` loads (shipped in the wheel)."""
+    from pathlib import Path
+
+    import nudenet
+    import onnxruntime as ort
+
+    model = Path(nudenet.__file__).with_name("320n.onnx")
+    if not model.is_file():
+        raise ClassifierLoadError(f"nudenet: bundled model {model} is missing")
+    options = ort.SessionOptions()
+    if threads is not None:
+        if threads < 1:
+            raise ClassifierLoadError(f"nudenet: threads must be >= 1, got {threads}")
+        options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def _preprocess(rgb: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    """NudeNet's `_read_image`: pad to a square (bottom/right), resize to 320, NCHW float in [0, 1].
+
+    NudeNet reads BGR (cv2.imread), swaps to RGB with COLOR_RGBA2BGR (a swap on 3 channels) and
+    swaps back with swapRB=True, so the network sees BGR. Starting from RGB, one swap gives the
+    same blob without two full-size copies.
+    """
     import cv2
 
-    height, width = bgr.shape[:2]
-    # NudeNet converts with COLOR_RGBA2BGR, which on 3 channels swaps R and B; blobFromImage then
-    # swaps back (swapRB=True). Reproduced as-is so scores match the reference implementation.
-    mat = cv2.cvtColor(bgr, cv2.COLOR_RGBA2BGR)
+    height, width = rgb.shape[:2]
     side = max(height, width)
-    padded = cv2.copyMakeBorder(mat, 0, side - height, 0, side - width, cv2.BORDER_CONSTANT)
+    padded = cv2.copyMakeBorder(rgb, 0, side - height, 0, side - width, cv2.BORDER_CONSTANT)
     blob = cv2.dnn.blobFromImage(padded, 1 / 255.0, (INPUT_SIZE, INPUT_SIZE), (0, 0, 0), swapRB=True, crop=False)
     return blob, (width, height)
 

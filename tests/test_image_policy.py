@@ -379,7 +379,8 @@ def test_benign_photos_are_all_allowed_by_the_default_policy() -> None:
     assert len(paths) == 44
     moderator = Moderator.from_policy("default")
     try:
-        decisions = moderator.check_images(paths)
+        # Batches of 8 keep each call well inside the policy's image timeout on a slow CI host.
+        decisions = [d for i in range(0, len(paths), 8) for d in moderator.check_images(paths[i : i + 8])]
     finally:
         moderator.close()
     not_allowed = {
