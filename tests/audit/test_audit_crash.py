@@ -169,3 +169,25 @@ def test_reopened_log_continues_the_sequence(tmp_path: Path) -> None:
     write_events(tmp_path, 3)
     assert [r["seq"] for r in read_records(tmp_path)] == [1, 2, 3, 4, 5, 6]
     assert json.loads((tmp_path / "checkpoints.jsonl").read_text().splitlines()[-1])["seq"] == 6
+
+
+def _write_with_inherited_log(log: audit.AuditLog, n: int) -> None:
+    for i in range(n):
+        audit.record_decision(log, make_decision("allow"), input_text=f"child {i}")
+    log.close()
+
+
+def test_log_opened_before_fork_stays_safe_in_both_processes(tmp_path: Path) -> None:
+    """A log object inherited across fork re-opens its lock, so parent and child still serialise."""
+    ctx = multiprocessing.get_context("fork")
+    log = audit.AuditLog(tmp_path)
+    audit.record_decision(log, make_decision(), input_text="parent first")
+    child = ctx.Process(target=_write_with_inherited_log, args=(log, 100))
+    child.start()
+    for i in range(100):
+        audit.record_decision(log, make_decision(), input_text=f"parent {i}")
+    child.join(30)
+    log.close()
+    assert child.exitcode == 0
+    assert [r["seq"] for r in read_records(tmp_path)] == list(range(1, 202))
+    assert verify(tmp_path).ok
