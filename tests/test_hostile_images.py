@@ -12,11 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import typer
 from PIL import Image
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
-from moderation.image_cli import check_image
+from moderation.cli import app
 from moderation.moderator import InputError, Moderator
 from moderation.types import Action
 
@@ -149,11 +148,9 @@ def test_one_bad_image_in_a_batch_names_its_index(moderator: Moderator) -> None:
 runner = CliRunner()
 
 
-def _cli() -> typer.Typer:
-    """`check_image` mounted alone, exactly as moderation.cli mounts it under `check image`."""
-    app = typer.Typer()
-    app.command()(check_image)
-    return app
+def _check(*args: str) -> Result:
+    """Run `fluxwarden check image ARGS...` in process."""
+    return runner.invoke(app, ["check", "image", *args])
 
 
 def _policy_file(tmp_path: Path, image_categories: str, extra: str = "") -> Path:
@@ -171,7 +168,7 @@ def test_cli_unreadable_input_exits_2_with_one_line_naming_the_file(tmp_path: Pa
     name, make, fragment = REFUSED[case]
     path = tmp_path / name
     path.write_bytes(make())
-    result = runner.invoke(_cli(), [str(path)])
+    result = _check(str(path))
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
@@ -182,7 +179,7 @@ def test_cli_unreadable_input_exits_2_with_one_line_naming_the_file(tmp_path: Pa
 @pytest.mark.timeout(60)
 def test_cli_missing_file_exits_2(tmp_path: Path) -> None:
     """A path that does not exist is an input error naming it."""
-    result = runner.invoke(_cli(), [str(tmp_path / "absent.png")])
+    result = _check(str(tmp_path / "absent.png"))
     assert result.exit_code == 2
     assert f"{tmp_path / 'absent.png'}: no such file" in result.stderr
 
@@ -193,7 +190,7 @@ def test_cli_input_error_wins_over_allowed_images(tmp_path: Path) -> None:
     good, bad = tmp_path / "good.png", tmp_path / "bad.png"
     good.write_bytes(_encode(_photo(), "PNG"))
     bad.write_bytes(b"")
-    result = runner.invoke(_cli(), [str(good), str(bad)])
+    result = _check(str(good), str(bad))
     assert result.exit_code == 2
     assert result.stdout.startswith(f"{good}: allow")
 
@@ -203,7 +200,7 @@ def test_cli_benign_image_exits_0(tmp_path: Path) -> None:
     """An allowed image prints allow and exits 0."""
     path = tmp_path / "ok.jpg"
     path.write_bytes(_encode(_photo(), "JPEG"))
-    result = runner.invoke(_cli(), [str(path)])
+    result = _check(str(path))
     assert result.exit_code == 0
     assert result.stdout.startswith(f"{path}: allow")
 
@@ -215,7 +212,7 @@ def test_cli_blocked_image_exits_1_and_writes_black(tmp_path: Path) -> None:
     path.write_bytes(_encode(_photo(), "PNG"))
     policy = _policy_file(tmp_path, "sexual: {block: 0.0}")
     out = tmp_path / "out"
-    result = runner.invoke(_cli(), [str(path), "--policy", str(policy), "--out", str(out)])
+    result = _check(str(path), "--policy", str(policy), "--out", str(out))
     assert result.exit_code == 1
     written = Image.open(out / "photo.png")
     assert written.size == (96, 64)
@@ -233,7 +230,7 @@ def test_cli_out_writes_the_blurred_image_without_metadata(tmp_path: Path) -> No
     path.write_bytes(_encode(_photo(), "JPEG", exif=exif.tobytes(), quality=95))
     policy = _policy_file(tmp_path, "sexual: {blur: 0.0}", "  blur: {mode: full}\n")
     out = tmp_path / "out"
-    result = runner.invoke(_cli(), [str(path), "-p", str(policy), "--out", str(out), "--json"])
+    result = _check(str(path), "-p", str(policy), "--out", str(out), "--json")
     assert result.exit_code == 0
     record = json.loads(result.stdout.strip())
     assert record["decision"]["action"] == "blur"
@@ -250,7 +247,7 @@ def test_cli_dropped_image_is_not_written(tmp_path: Path) -> None:
     path.write_bytes(_encode(_photo(), "PNG"))
     policy = _policy_file(tmp_path, "sexual: {block: 0.0}", "  blocked_output: drop\n")
     out = tmp_path / "out"
-    result = runner.invoke(_cli(), [str(path), "-p", str(policy), "--out", str(out)])
+    result = _check(str(path), "-p", str(policy), "--out", str(out))
     assert result.exit_code == 1
     assert "dropped" in result.stdout
     assert list(out.iterdir()) == []
@@ -262,7 +259,7 @@ def test_cli_out_never_overwrites_the_input(tmp_path: Path) -> None:
     path = tmp_path / "photo.png"
     original = _encode(_photo(), "PNG")
     path.write_bytes(original)
-    result = runner.invoke(_cli(), [str(path), "--out", str(tmp_path)])
+    result = _check(str(path), "--out", str(tmp_path))
     assert result.exit_code == 0
     assert path.read_bytes() == original
     assert (tmp_path / "photo.moderated.png").is_file()
