@@ -16,6 +16,7 @@ from classifiers.base import ClassifierLoadError, ImageClassifier
 from classifiers.nudenet import LABELS, map_detections
 from moderation.images import LoadedImage, load_image
 from moderation.types import Stage
+from tests.tiny_image_model import build_tiny_vit
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 BENIGN_DIRS = [DATASETS / "sample_images_skimage" / "images", DATASETS / "sample_images_people" / "images"]
@@ -213,26 +214,7 @@ def test_classifiers_return_nothing_for_an_empty_batch(nudenet: Any, open_nsfw: 
 @pytest.fixture(scope="module")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A randomly initialised 1-layer ViT image classifier saved like a hub checkpoint (no download)."""
-    import torch
-    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
-
-    labels = {0: "safe", 1: "gore", 2: "weapon"}
-    config = ViTConfig(
-        image_size=32,
-        patch_size=8,
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=37,
-        id2label=labels,
-        label2id={v: k for k, v in labels.items()},
-    )
-    torch.manual_seed(0)
-    model = ViTForImageClassification(config).eval()
-    path = tmp_path_factory.mktemp("tiny-violence-vit")
-    model.save_pretrained(path)
-    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(path)
-    return path
+    return build_tiny_vit(tmp_path_factory.mktemp("tiny-violence-vit"))
 
 
 def _hf(path: Path, **options: Any) -> Any:

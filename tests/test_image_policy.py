@@ -27,6 +27,7 @@ from moderation.images import LoadedImage
 from moderation.moderator import InputError, Moderator
 from moderation.policy import Policy, load_policy, load_policy_text
 from moderation.types import Action, ClassifierResult, Decision, Stage
+from tests.tiny_image_model import build_tiny_vit
 
 FIXTURES: dict[str, Any] = json.loads((Path(__file__).parent / "fixtures" / "image_detections.json").read_text())[
     "cases"
@@ -335,6 +336,38 @@ def test_weak_minors_cue_does_not_trigger_the_rule(default: Moderator, images: d
     """A prompt minors signal under the cue floor leaves the policy's own decision in place."""
     decision = default.check_image(images["faint_nudity"], prompt_decision=minors_prompt(0.2))
     assert decision.action is Action.ALLOW
+
+
+# --- operator models named in the policy ------------------------------------------------------------
+
+
+def test_policy_runs_an_operator_image_model_from_a_relative_path(tmp_path: Path) -> None:
+    """A policy names a local model folder (relative to the policy file) and maps its labels to categories."""
+    build_tiny_vit(tmp_path / "models" / "gore-vit")
+    policy_file = tmp_path / "ops.yaml"
+    policy_file.write_text(
+        """
+id: ops
+extends: default
+image:
+  classifiers:
+    - name: hf_image
+      options:
+        path: models/gore-vit
+        label_map: {gore: violence/graphic, weapon: violence}
+  categories:
+    violence/graphic: {flag: 0.0}
+""",
+        encoding="utf-8",
+    )
+    moderator = Moderator.from_policy(policy_file)
+    try:
+        decision = moderator.check_image(Image.new("RGB", (40, 40), (10, 200, 30)))
+    finally:
+        moderator.close()
+    assert decision.classifiers[0].startswith("hf_image@gore-vit@")
+    assert 0.0 < decision.category_scores["violence/graphic"] < 1.0
+    assert decision.action is Action.FLAG  # flag at 0.0: the operator model's score reached the engine
 
 
 # --- no-agpl preset ---------------------------------------------------------------------------------
