@@ -242,3 +242,12 @@ def test_animated_pil_image_is_refused() -> None:
     data = _encode(frames[0], "GIF", save_all=True, append_images=frames[1:])
     with pytest.raises(ImageInputError, match="animated"):
         load_image(Image.open(io.BytesIO(data)))
+
+
+def test_multi_picture_jpeg_is_refused() -> None:
+    """A JPEG carrying a second picture (MPO, as some cameras write) is refused like any multi-frame image."""
+    frames = [Image.new("RGB", (16, 16), c) for c in ("red", "blue")]
+    data = _encode(frames[0], "MPO", save_all=True, append_images=frames[1:])
+    assert data[:3] == b"\xff\xd8\xff"
+    with pytest.raises(ImageInputError, match=r"\(2 frames\) refused"):
+        load_image(data)
