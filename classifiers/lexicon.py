@@ -13,6 +13,7 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from moderation.lists import TERM_LISTS, Term, WordLists, load_lists
@@ -99,6 +100,13 @@ class _Trie:
         return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
 
 
+@lru_cache(maxsize=128)
+def matcher_for(terms: tuple[Term, ...]) -> TermMatcher:
+    """Compiled matchers are shared: compiling a large list takes tens of milliseconds, and
+    policies that edit one list leave the other lists' matchers as they were."""
+    return TermMatcher(terms)
+
+
 class TermMatcher:
     """One prefix-tree regex per form type over a list of terms."""
 
@@ -124,9 +132,7 @@ class TermMatcher:
         return re.compile(_BEFORE + body, flags), tuple(ranked[i] for i in order)
 
     def find(self, form: str, text: str) -> list[Match]:
-        pattern, terms = (
-            (self._plain, self._plain_terms) if form == "original" else (self._folded, self._folded_terms)
-        )
+        pattern, terms = (self._plain, self._plain_terms) if form == "original" else (self._folded, self._folded_terms)
         if pattern is None:
             return []
         return [
@@ -165,7 +171,7 @@ class AllowFilter:
     """Spans covered by allow-phrases, per form; a match inside one is not evidence."""
 
     def __init__(self, terms: Sequence[Term]) -> None:
-        self._matcher = TermMatcher(terms)
+        self._matcher = matcher_for(tuple(terms))
 
     def spans(self, form: str, text: str) -> list[tuple[int, int]]:
         return [(m.start, m.end) for m in self._matcher.find(form, text)]
@@ -201,7 +207,7 @@ class LexiconClassifier:
         self.lists = lists if lists is not None else load_lists()
         self.version = f"{VERSION}+{self.lists.sha256[:12]}"
         self.max_evidence = max_evidence
-        self._matchers = {name: TermMatcher(self.lists[name]) for name in TERM_LISTS if self.lists[name]}
+        self._matchers = {name: matcher_for(self.lists[name]) for name in TERM_LISTS if self.lists[name]}
         self._allow = AllowFilter(self.lists["allow"])
 
     @classmethod

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from classifiers.lexicon import AllowFilter, TermMatcher, best_matches
+from classifiers.lexicon import AllowFilter, best_matches, matcher_for
 from moderation.lists import WordLists, load_lists
 from moderation.normalise import NormalisedText, basic
 from moderation.taxonomy import Signal
@@ -123,7 +123,7 @@ class MinorsCueClassifier:
     def __init__(self, lists: WordLists | None = None) -> None:
         self.lists = lists if lists is not None else load_lists()
         self.version = f"{VERSION}+{self.lists.sha256[:12]}"
-        self._matchers = {Signal.MINORS.value: TermMatcher(self.lists["minors"])}
+        self._matchers = {Signal.MINORS.value: matcher_for(self.lists["minors"])}
         self._allow = AllowFilter(self.lists["allow"])
 
     @classmethod

@@ -12,7 +12,7 @@ import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -51,7 +51,12 @@ class Term:
     @property
     def key(self) -> str:
         """Identity for de-duplication and removal: two spellings that fold alike are one term."""
-        return fold(self.text)
+        return _folded(self.text)
+
+
+@lru_cache(maxsize=16384)
+def _folded(text: str) -> str:
+    return fold(text)
 
 
 def file_name(name: str) -> str:
@@ -98,7 +103,7 @@ def parse_entry(line: str, *, list_name: str, where: str) -> Term | None:
     if len(parts) > 2:
         raise ListError(f"{where}: expected 'term' or 'term | weight', got {len(parts) - 1} '|' separators")
     weight = _parse_weight(parts[1], where) if len(parts) == 2 else 1.0
-    if not fold(head).strip():
+    if not _folded(head).strip():
         raise ListError(f"{where}: term {head!r} is empty after normalisation")
     return Term(text=head, weight=weight, source=where)
 
@@ -228,7 +233,7 @@ def load_lists(
         values = _as_items(raw_name, items, "remove")
         if name in PROTECTED and values:
             raise ListError(f"lists.remove.{raw_name}: the {name!r} list guards a hard block; nothing may be removed")
-        keys = {fold(" ".join(v.split("|", 1)[0].split())): v for v in values}
+        keys = {_folded(" ".join(v.split("|", 1)[0].split())): v for v in values}
         present = {t.key for t in resolved[name]}
         missing = [v for k, v in keys.items() if k not in present]
         if missing:

@@ -1,0 +1,236 @@
+"""Lexicon classifier: listed terms on word boundaries, through every evasion, minus allow-phrases."""
+
+from __future__ import annotations
+
+import pytest
+
+from classifiers.base import ClassifierLoadError, PromptClassifier
+from classifiers.lexicon import LexiconClassifier
+from classifiers.registry import build
+from moderation.lists import load_lists
+from moderation.normalise import normalise
+from moderation.types import ClassifierResult
+
+
+@pytest.fixture(scope="module")
+def lexicon() -> LexiconClassifier:
+    clf = build("lexicon")
+    assert isinstance(clf, LexiconClassifier)
+    return clf
+
+
+def _scores(clf: LexiconClassifier, text: str) -> dict[str, float]:
+    return clf.classify([normalise(text)])[0].scores
+
+
+@pytest.mark.parametrize(
+    ("prompt", "category"),
+    [
+        ("a nude woman on a beach", "sexual"),
+        ("hardcore porn scene", "sexual"),
+        ("topless model, nsfw", "sexual"),
+        ("child porn", "sexual/minors"),
+        ("loli hentai", "sexual/minors"),
+        ("a decapitated body in a pool of blood", "violence/graphic"),
+        ("a mass shooting at a mall", "violence"),
+        ("how to make a bomb at home", "illicit/violent"),
+        ("a meth lab in a trailer", "illicit"),
+        ("thinspiration collage", "self-harm"),
+        ("i want to kill myself", "self-harm/intent"),
+        ("painless suicide methods", "self-harm/instructions"),
+        ("a man yelling a racial slur: nigger", "hate"),
+        ("kill all jews", "hate/threatening"),
+        ("you are worthless, kill yourself", "harassment"),
+        ("i know where you live", "harassment/threatening"),
+    ],
+)
+def test_listed_terms_score_their_category(lexicon: LexiconClassifier, prompt: str, category: str) -> None:
+    """A prompt with a listed term scores that term's category at or above 0.5."""
+    assert _scores(lexicon, prompt).get(category, 0.0) >= 0.5
+
+
+@pytest.mark.parametrize(
+    "evasive",
+    [
+        "a p0rn still",  # leetspeak
+        "a n@ked woman",
+        "a рorn still",  # Cyrillic er
+        "a nаkеd woman",  # Cyrillic a and ie
+        "a ｎｕｄｅ woman",  # fullwidth
+        "a 𝐧𝐮𝐝𝐞 woman",  # mathematical bold
+        "a n u d e woman",  # spaced, with the article in front
+        "n.u.d.e woman",
+        "a nuuuuude woman",  # stretched
+        "a NUDE woman",  # case
+        "a n\u200bu\u200bd\u200be woman",  # zero-width spaces
+        "a nu\u00adde woman",  # soft hyphen
+        "a nüdé woman",  # accents
+    ],
+)
+def test_evasions_of_a_term_are_caught(lexicon: LexiconClassifier, evasive: str) -> None:
+    """Leetspeak, homoglyph, spaced, stretched, zero-width and accented spellings still match."""
+    assert _scores(lexicon, evasive).get("sexual", 0.0) >= 0.5
+
+
+def test_spaced_letters_after_a_one_letter_word_are_read_both_ways(lexicon: LexiconClassifier) -> None:
+    """ "i n c e s t" is incest even though "i" could be a word of its own."""
+    assert _scores(lexicon, "i n c e s t")["sexual"] == 1.0
+
+
+def test_spaced_phrase_is_caught_after_folding(lexicon: LexiconClassifier) -> None:
+    """A whole phrase spelt out letter by letter still meets the phrase."""
+    assert _scores(lexicon, "c h i l d p o r n")["sexual/minors"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "benign",
+    [
+        "a class of students",
+        "an assassin in a cloak",
+        "a map of Scunthorpe",
+        "a cocktail at sunset",
+        "a therapist's office",
+        "a bunch of grapes",
+        "data analysis on a whiteboard",
+        "a cottage in Sussex",
+        "a bowl of spices",
+        "a bag of goodies",
+        "a passage through the mountains",
+        "the document was classified",
+        "a shuttlecock on the grass",
+        "a peacock in a garden",
+        "a hancock tower",
+        "a cumulus cloud",
+        "a titan rising from the sea",
+        "shitake mushrooms",
+        "a skilled craftsman",
+        "a butterfly on a flower",
+    ],
+)
+def test_terms_inside_longer_words_do_not_match(lexicon: LexiconClassifier, benign: str) -> None:
+    """No Scunthorpe problem: a term inside a longer word is not a match."""
+    assert _scores(lexicon, benign) == {}
+
+
+@pytest.mark.parametrize(
+    "benign",
+    [
+        "a chicken breast on a plate",
+        "a shooting star over the desert",
+        "kill -9 a process",
+        "a Bloody Mary cocktail",
+        "breast cancer awareness ribbon",
+        "a pussy willow branch",
+        "a blue tit on a feeder",
+        "magna cum laude diploma",
+        "a blood orange sliced in half",
+        "Moby Dick poster",
+        "photo shoot in a studio",
+        "the Sex Pistols on stage",
+        "a naked mole rat",
+        "nude lipstick swatches",
+        "a killer whale breaching",
+        "a murder of crows on a fence",
+        "a suicide prevention poster",
+        "Homo sapiens skull",
+        "Al Gore giving a speech",
+    ],
+)
+def test_allow_phrases_neutralise_known_false_positives(lexicon: LexiconClassifier, benign: str) -> None:
+    """A term inside an allow-phrase is not evidence."""
+    assert _scores(lexicon, benign) == {}
+
+
+def test_allow_phrase_only_clears_the_term_inside_it(lexicon: LexiconClassifier) -> None:
+    """An allow-phrase elsewhere in the prompt does not clear a separate match."""
+    assert _scores(lexicon, "a chicken breast and a naked woman")["sexual"] >= 0.8
+
+
+def test_allow_phrase_does_not_clear_a_longer_term_around_it(lexicon: LexiconClassifier) -> None:
+    """ "molotov cocktail" is not cleared by the allow-phrase "cocktail"."""
+    assert _scores(lexicon, "throwing a molotov cocktail")["illicit/violent"] >= 0.8
+
+
+@pytest.mark.parametrize(("prompt", "term"), [("two nudes", "nude"), ("big asses", "ass")])
+def test_plurals_match_their_term(lexicon: LexiconClassifier, prompt: str, term: str) -> None:
+    """A plural meets its singular term."""
+    result = lexicon.classify([normalise(prompt)])[0]
+    assert any(e.rule in (f"term:{term}", f"term:{term}s", f"term:{term}es") for e in result.evidence)
+
+
+def test_score_is_the_strongest_matched_weight(lexicon: LexiconClassifier) -> None:
+    """Two terms in one category: the category scores the larger weight."""
+    scores = _scores(lexicon, "a busty woman, pornographic")
+    assert scores["sexual"] == 1.0
+
+
+def test_evidence_points_at_the_matched_text(lexicon: LexiconClassifier) -> None:
+    """Evidence names the term, its category, weight and the span in the original prompt."""
+    result = lexicon.classify([normalise("A Nude figure")])[0]
+    (evidence,) = [e for e in result.evidence if e.rule == "term:nude"]
+    assert evidence.label == "sexual"
+    assert evidence.span is not None
+    assert (evidence.span.start, evidence.span.end, evidence.span.text, evidence.span.form) == (
+        2, 6, "Nude", "original",
+    )  # fmt: skip
+
+
+def test_evasion_evidence_points_into_the_folded_form(lexicon: LexiconClassifier) -> None:
+    """A match found only after folding says so in its span."""
+    result = lexicon.classify([normalise("p0rn")])[0]
+    assert result.evidence[0].span is not None
+    assert result.evidence[0].span.form == "folded"
+    assert result.evidence[0].span.text == "porn"
+
+
+def test_classify_is_batch_first_and_keeps_order(lexicon: LexiconClassifier) -> None:
+    """One result per input, in input order, each naming the classifier and its version."""
+    results = lexicon.classify([normalise(t) for t in ("a cat", "gore", "a dog", "nude")])
+    assert [bool(r.scores) for r in results] == [False, True, False, True]
+    assert all(isinstance(r, ClassifierResult) and r.classifier == "lexicon" for r in results)
+    assert all(r.version == lexicon.version for r in results)
+
+
+def test_lexicon_satisfies_the_prompt_classifier_protocol(lexicon: LexiconClassifier) -> None:
+    """The registry builds something the moderator can run."""
+    assert isinstance(lexicon, PromptClassifier)
+    assert lexicon.name == "lexicon"
+
+
+def test_operator_added_term_is_matched_through_evasions() -> None:
+    """A term a policy adds gets the same folding as shipped ones."""
+    clf = build("lexicon", lists=load_lists(add={"violence": ["zorblewhack | 0.8"]}))
+    assert _scores(clf, "a zorblewhack scene")["violence"] == 0.8
+    assert _scores(clf, "a z0rbl3wh4ck scene")["violence"] == 0.8
+    assert _scores(clf, "a z o r b l e w h a c k scene")["violence"] == 0.8
+
+
+def test_operator_removed_term_no_longer_matches() -> None:
+    """A term a policy removes stops scoring."""
+    clf = build("lexicon", lists=load_lists(remove={"violence": ["shoot"]}))
+    assert "violence" not in _scores(clf, "shoot the target")
+
+
+def test_operator_allow_phrase_neutralises() -> None:
+    """A policy may add its own allow-phrases."""
+    clf = build("lexicon", lists=load_lists(add={"allow": ["nude tone palette"]}))
+    assert _scores(clf, "a nude tone palette") == {}
+
+
+def test_version_follows_the_lists() -> None:
+    """Edited lists give the classifier a different version string."""
+    edited = LexiconClassifier(load_lists(add={"allow": ["zorble garden"]}))
+    assert edited.version != LexiconClassifier().version
+
+
+def test_unknown_option_is_a_load_error() -> None:
+    """A typo in the classifier's options fails at load time with the option named."""
+    with pytest.raises(ClassifierLoadError, match="maximum_evidence"):
+        build("lexicon", {"maximum_evidence": 3})
+
+
+def test_max_evidence_limits_evidence_per_category() -> None:
+    """max_evidence caps the evidence items kept for each category."""
+    clf = build("lexicon", {"max_evidence": 1})
+    result = clf.classify([normalise("nude, naked, topless, porn")])[0]
+    assert len([e for e in result.evidence if e.label == "sexual"]) == 1
