@@ -120,15 +120,15 @@ class NudeNetClassifier:
 
     def detect(self, images: Sequence[LoadedImage]) -> list[list[dict[str, Any]]]:
         """Raw detections per image, in NudeNet's own format: [{"class", "score", "box": [x, y, w, h]}]."""
+        import numpy as np
+
         out: list[list[dict[str, Any]]] = []
         for start in range(0, len(images), self._batch_size):
             chunk = images[start : start + self._batch_size]
             blobs = [_preprocess(img.rgb) for img in chunk]
-            import numpy as np
-
             batch = np.concatenate([b for b, _ in blobs], axis=0)
             with self._run_lock:
-                (raw,) = self._session.run(None, {self._input_name: batch})[:1]
+                raw = self._session.run(None, {self._input_name: batch})[0]
             out.extend(
                 _postprocess(raw[j], size, self._candidate_floor, self._min_score) for j, (_, size) in enumerate(blobs)
             )
