@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from diffusers import Flux2Pipeline, FluxPipeline
     from transformers import PreTrainedTokenizerBase
 
-_VAE_SCALE_FACTORS = (1, 2, 4, 8)
+_VAE_SCALES = (1, 2, 4, 8)
 # Layers of the tiny Mistral encoder: as many as Flux2Pipeline's default `text_encoder_out_layers`
 # (10, 20, 30) need, so that the tiny pipeline accepts the same call arguments as the real one.
 _FLUX2_TEXT_LAYERS = 30
@@ -86,10 +86,11 @@ def tiny_mistral_tokenizer() -> PreTrainedTokenizerBase:
     )
 
 
-def _vae_blocks(vae_scale_factor: int) -> tuple[int, ...]:
-    if vae_scale_factor not in _VAE_SCALE_FACTORS:
-        raise ValueError(f"vae_scale_factor must be one of {_VAE_SCALE_FACTORS}, got {vae_scale_factor!r}")
-    return (4,) * (vae_scale_factor.bit_length())
+def _vae_blocks(vae_scale: int) -> tuple[int, ...]:
+    """VAE block widths for a pixel-to-latent downscale of `vae_scale` (one block per halving, plus one)."""
+    if vae_scale not in _VAE_SCALES:
+        raise ValueError(f"vae_scale must be one of {_VAE_SCALES}, got {vae_scale!r}")
+    return (4,) * (vae_scale.bit_length())
 
 
 def _eval(*modules: Any) -> None:
@@ -98,17 +99,17 @@ def _eval(*modules: Any) -> None:
         module.eval()
 
 
-def tiny_flux_pipeline(seed: int = 0, vae_scale_factor: int = 1) -> FluxPipeline:
+def tiny_flux_pipeline(seed: int = 0, vae_scale: int = 1) -> FluxPipeline:
     """A real `FluxPipeline` with random tiny weights (CLIP + T5 + 1+1-layer transformer).
 
-    `vae_scale_factor=8` gives a 4-level VAE like the real model's, so 1024x1024 output costs
+    `vae_scale=8` gives a 4-level VAE like the real model's, so 1024x1024 output costs
     about half a second on two CPU cores; the default 1 keeps 64x64 test images cheapest.
     """
     import torch
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
     from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
 
-    blocks = _vae_blocks(vae_scale_factor)
+    blocks = _vae_blocks(vae_scale)
     tokenizer = tiny_clip_tokenizer()
     tokenizer_2 = tiny_t5_tokenizer()
     torch.manual_seed(seed)
@@ -179,7 +180,7 @@ def tiny_flux_pipeline(seed: int = 0, vae_scale_factor: int = 1) -> FluxPipeline
     )
 
 
-def tiny_flux2_pipeline(seed: int = 0, vae_scale_factor: int = 1) -> Flux2Pipeline:
+def tiny_flux2_pipeline(seed: int = 0, vae_scale: int = 1) -> Flux2Pipeline:
     """A real `Flux2Pipeline` with random tiny weights (Mistral3 encoder, Flux2 transformer and VAE).
 
     Accepts Flux2Pipeline's default call arguments (`text_encoder_out_layers=(10, 20, 30)`,
@@ -195,7 +196,7 @@ def tiny_flux2_pipeline(seed: int = 0, vae_scale_factor: int = 1) -> Flux2Pipeli
     )
     from transformers import Mistral3Config, Mistral3ForConditionalGeneration
 
-    blocks = _vae_blocks(vae_scale_factor)
+    blocks = _vae_blocks(vae_scale)
     tokenizer = tiny_mistral_tokenizer()
     torch.manual_seed(seed)
     transformer = Flux2Transformer2DModel(

@@ -120,7 +120,7 @@ def test_mistral_tokenizer_applies_a_chat_template() -> None:
 
 def test_vae_scale_factor_8_matches_the_real_model(flux) -> None:
     """The 8x VAE variant has FLUX's real latent downscale and renders 1024x1024."""
-    pipe = tiny_flux_pipeline(vae_scale_factor=8)
+    pipe = tiny_flux_pipeline(vae_scale=8)
     assert pipe.vae_scale_factor == 8
     images = _generate(pipe, height=1024, width=1024, num_inference_steps=1)
     assert images.shape == (1, 1024, 1024, 3)
@@ -128,8 +128,8 @@ def test_vae_scale_factor_8_matches_the_real_model(flux) -> None:
 
 def test_unsupported_vae_scale_factor_is_refused() -> None:
     """A VAE scale factor that is not a power of two up to 8 raises a clear ValueError."""
-    with pytest.raises(ValueError, match="vae_scale_factor"):
-        tiny_flux_pipeline(vae_scale_factor=3)
+    with pytest.raises(ValueError, match="vae_scale"):
+        tiny_flux_pipeline(vae_scale=3)
 
 
 @pytest.mark.parametrize("build", [tiny_flux_pipeline, tiny_flux2_pipeline], ids=["flux", "flux2"])
