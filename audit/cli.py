@@ -33,7 +33,9 @@ DirOpt = Annotated[
 SinceOpt = Annotated[
     str | None, typer.Option("--since", help="From this time (UTC): 2026-11-24, 2026-11-24T08:00, or 7d ago.")
 ]
-UntilOpt = Annotated[str | None, typer.Option("--until", help="Before this time (UTC); same forms as --since.")]
+UntilOpt = Annotated[
+    str | None, typer.Option("--until", help="Before this time (UTC, exclusive); same forms as --since.")
+]
 ActionOpt = Annotated[str | None, typer.Option("--action", help="allow | flag | blur | block")]
 CategoryOpt = Annotated[str | None, typer.Option("--category", help="A flagged category, e.g. sexual/minors.")]
 TenantOpt = Annotated[str | None, typer.Option("--tenant", help="Tenant id.")]
