@@ -54,9 +54,8 @@ def serve(  # noqa: PLR0917 - typer maps each parameter to an option
         "audit_dir": audit_dir,
         "device": device,
     }
-    os.environ.update(settings_env(overrides))
     try:
-        settings = Settings()
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     except (ValidationError, FileNotFoundError) as exc:
         typer.echo(f"error: invalid settings: {exc}", err=True)
         raise typer.Exit(EXIT_ERROR) from None
@@ -72,6 +71,7 @@ def serve(  # noqa: PLR0917 - typer maps each parameter to an option
             "warning: no FLUX weights configured (--model): serving a tiny random pipeline; generated images are noise",
             err=True,
         )
+    os.environ.update(settings_env(overrides))  # every worker process rebuilds Settings from these
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     import uvicorn
