@@ -156,7 +156,10 @@ class WordLists(Mapping[str, tuple[Term, ...]]):
         self._lists: dict[str, tuple[Term, ...]] = {name: tuple(lists.get(name, ())) for name in LIST_NAMES}
 
     def __getitem__(self, name: str) -> tuple[Term, ...]:
-        return self._lists[canonical_name(name)]
+        try:
+            return self._lists[canonical_name(name)]
+        except ListError:
+            raise KeyError(name) from None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._lists)

@@ -188,3 +188,11 @@ def test_word_lists_is_a_read_only_mapping() -> None:
     assert set(lists) == set(LIST_NAMES)
     assert all(isinstance(t, Term) for t in lists["sexual"])
     assert isinstance(lists["sexual"], tuple)
+
+
+def test_unknown_name_is_not_in_the_mapping() -> None:
+    """Membership tests and .get() behave like a mapping for names that are not lists."""
+    lists = shipped_lists()
+    assert "bogus" not in lists
+    assert lists.get("bogus") is None
+    assert "sexual__minors" in lists
