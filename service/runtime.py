@@ -84,6 +84,7 @@ class ServiceState:
                 self.executor,
                 window_s=self.settings.batch_window_ms / 1000,
                 max_items=self.settings.batch_max_items,
+                max_in_flight=self.settings.batch_max_in_flight,
                 on_batch=self.metrics.batch_size.observe,
             )
             self.runtimes[ref] = PolicyRuntime(policy=policy, moderator=moderator, batcher=batcher)
@@ -141,7 +142,7 @@ class ServiceState:
         if self.settings.tiny_model:
             from moderation.testing import tiny_flux_pipeline
 
-            self.pipe = tiny_flux_pipeline(seed=0, vae_scale_factor=8)
+            self.pipe = tiny_flux_pipeline(0, 8)  # seed 0, 4-level VAE like the real model
             self.model_id = TINY_MODEL_ID
         else:
             self.pipe = load_local_pipeline(

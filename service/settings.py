@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     moderation_threads: int = Field(default=4, ge=1, le=64, description="Thread pool running the classifiers.")
     batch_window_ms: float = Field(default=2.0, ge=0, le=100, description="Micro-batching window for prompts.")
     batch_max_items: int = Field(default=32, ge=1, le=1024, description="Flush a prompt batch at this many.")
+    batch_max_in_flight: int = Field(
+        default=2, ge=1, le=64, description="Prompt batches running at once; later prompts wait and batch up."
+    )
     access_log: bool = Field(default=False, description="uvicorn access log lines (metrics count requests anyway).")
 
     @field_validator("default_size")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -71,6 +72,30 @@ def test_full_batch_flushes_without_waiting(rules_policy: Policy, pool: ThreadPo
 
     _run(main())
     assert [len(b) for b in recorder.batches] == [4, 2]
+
+
+def test_prompts_arriving_during_a_busy_batch_batch_up(rules_policy: Policy, pool: ThreadPoolExecutor) -> None:
+    """With one batch slot busy, prompts that arrive meanwhile go together in the next call."""
+    recorder = RecordingModerator(rules_policy)
+    release = threading.Event()
+
+    def slow_first(texts: Sequence[str], context: Mapping[str, Any] | None) -> list[Decision]:
+        if not recorder.batches:
+            release.wait(5)
+        return recorder.check(texts, context)
+
+    batcher = PromptBatcher(slow_first, pool, window_s=0.001, max_items=32, max_in_flight=1)
+
+    async def main() -> None:
+        first = asyncio.ensure_future(batcher.check(["a cat"]))
+        await asyncio.sleep(0.02)  # the first batch is now running
+        rest = [asyncio.ensure_future(batcher.check([f"a dog {i}"])) for i in range(5)]
+        await asyncio.sleep(0.02)  # far past the window: they wait only for the slot
+        release.set()
+        await asyncio.gather(first, *rest)
+
+    _run(main())
+    assert [len(b) for b in recorder.batches] == [1, 5]
 
 
 def test_contexts_are_not_mixed(rules_policy: Policy, pool: ThreadPoolExecutor) -> None:
