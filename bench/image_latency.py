@@ -101,7 +101,8 @@ def stage_breakdown(inputs: dict[str, list[Any]], threads: int | None, policy: A
     from moderation.types import Stage
 
     nxt = Cycle()
-    nudenet, open_nsfw = NudeNetClassifier(threads=threads), OpenNSFWClassifier(threads=threads)
+    kwargs = {} if threads is None else {"threads": threads}
+    nudenet, open_nsfw = NudeNetClassifier(**kwargs), OpenNSFWClassifier(**kwargs)
     loaded = [load_image(j) for j in inputs["jpeg"]]
     results = [[nudenet.classify([li])[0], open_nsfw.classify([li])[0]] for li in loaded]
     rows = [
@@ -147,8 +148,9 @@ def benign_scores(moderator: Any, paths: list[Path], threads: int | None) -> Non
     from moderation.images import load_image
 
     originals = [load_image(p) for p in paths]
-    nn = NudeNetClassifier(threads=threads).classify(originals)
-    on = OpenNSFWClassifier(threads=threads).classify(originals)
+    kwargs = {} if threads is None else {"threads": threads}
+    nn = NudeNetClassifier(**kwargs).classify(originals)
+    on = OpenNSFWClassifier(**kwargs).classify(originals)
     # Batches of 8: the policy's image timeout applies to a whole check_images call.
     decisions = [d for i in range(0, len(originals), 8) for d in moderator.check_images(originals[i : i + 8])]
     rules = {str(k): v.model_dump(exclude_none=True) for k, v in moderator.policy.image.categories.items()}
@@ -169,7 +171,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=40, help="timed runs per measurement")
     parser.add_argument("--batch", type=int, default=8, help="batch size for the throughput figure")
     parser.add_argument("--policy", default="default")
-    parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads per model")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="onnxruntime intra-op threads per model (default: the classifiers' default, 1)",
+    )
     args = parser.parse_args()
 
     paths = benign_paths()
@@ -179,7 +186,7 @@ def main() -> None:
     inputs = {"pil": photos, "jpeg": [encode(p, "JPEG") for p in photos], "png": [encode(p, "PNG") for p in photos]}
     moderator = build_moderator(args.policy, args.threads)
     print(
-        f"# image stage, {SIDE}x{SIDE}, policy {moderator.policy.id}, threads/model {args.threads or 'ORT default'}, "
+        f"# image stage, {SIDE}x{SIDE}, policy {moderator.policy.id}, threads/model {args.threads or 'default (1)'}, "
         f"{len(os.sched_getaffinity(0))} CPUs, load average {os.getloadavg()[0]:.1f}"
     )
     try:

@@ -69,6 +69,10 @@ CANDIDATE_FLOOR = 0.2  # NudeNet keeps candidates at or above this ...
 NMS_SCORE_FLOOR = 0.25  # ... and cv2.dnn.NMSBoxes then drops those below this
 NMS_IOU = 0.45
 DEFAULT_BATCH_SIZE = 8
+# One intra-op thread: the Moderator runs NudeNet and open-NSFW concurrently, one core each. Two
+# threads per model on a 2-core host oversubscribe it and onnxruntime's spinning threads burn
+# ~45 % more CPU for a slower result (bench/image_latency.py --threads). Raise it on bigger hosts.
+DEFAULT_THREADS = 1
 
 
 class NudeNetClassifier:
@@ -84,7 +88,7 @@ class NudeNetClassifier:
         sexual_labels: frozenset[str] = SEXUAL_LABELS,
         suggestive_labels: frozenset[str] = SUGGESTIVE_LABELS,
         batch_size: int = DEFAULT_BATCH_SIZE,
-        threads: int | None = None,
+        threads: int | None = DEFAULT_THREADS,
     ) -> None:
         if not 0.0 < min_score <= 1.0:
             raise ClassifierLoadError(f"nudenet: min_score must be in (0, 1], got {min_score}")

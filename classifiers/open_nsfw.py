@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from moderation.images import LoadedImage
 
 DEFAULT_BATCH_SIZE = 8
+DEFAULT_THREADS = 1  # runs beside NudeNet, one core each (see classifiers/nudenet.py)
 
 
 class OpenNSFWClassifier:
@@ -31,7 +32,7 @@ class OpenNSFWClassifier:
     stage = Stage.IMAGE
 
     def __init__(
-        self, *, batch_size: int = DEFAULT_BATCH_SIZE, jpeg_reencode: bool = True, threads: int | None = None
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE, jpeg_reencode: bool = True, threads: int | None = DEFAULT_THREADS
     ) -> None:
         if batch_size < 1:
             raise ClassifierLoadError(f"open_nsfw: batch_size must be >= 1, got {batch_size}")
@@ -53,7 +54,7 @@ class OpenNSFWClassifier:
         return cls(
             batch_size=int(opts.get("batch_size", DEFAULT_BATCH_SIZE)),
             jpeg_reencode=bool(opts.get("jpeg_reencode", True)),
-            threads=int(opts["threads"]) if opts.get("threads") is not None else None,
+            threads=int(opts.get("threads", DEFAULT_THREADS)),
         )
 
     def scores(self, images: Sequence[LoadedImage]) -> list[float]:
