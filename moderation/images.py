@@ -150,8 +150,8 @@ def _read_path(path: Path, max_bytes: int) -> bytes:
         st = path.stat()
     except FileNotFoundError:
         raise ImageInputError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise ImageInputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except (OSError, ValueError) as exc:  # ValueError: an embedded NUL byte in the path
+        raise ImageInputError(f"{path!s}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
     if stat.S_ISDIR(st.st_mode):
         raise ImageInputError(f"{path}: is a directory, not an image file")
     if not stat.S_ISREG(st.st_mode):

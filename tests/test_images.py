@@ -251,3 +251,9 @@ def test_multi_picture_jpeg_is_refused() -> None:
     assert data[:3] == b"\xff\xd8\xff"
     with pytest.raises(ImageInputError, match=r"\(2 frames\) refused"):
         load_image(data)
+
+
+def test_path_with_a_nul_byte_is_an_input_error() -> None:
+    """A path string with an embedded NUL is refused cleanly, not with a ValueError from the OS layer."""
+    with pytest.raises(ImageInputError, match="cannot read"):
+        load_image("photo\0.png")
