@@ -147,8 +147,12 @@ def evaluate(
     action = most_severe(actions)
     blur_boxes: tuple[tuple[int, int, int, int], ...] = ()
     if action is Action.BLUR and policy.image.blur.mode == "regions":
-        blurring = {r.category for r in reasons if r.action is Action.BLUR}
-        blur_boxes = tuple(e.box for r in ok_results for e in r.evidence if e.box is not None and e.label in blurring)
+        blurring = {r.category: r.threshold or 0.0 for r in reasons if r.action is Action.BLUR}
+        boxed = [e for r in ok_results for e in r.evidence if e.box is not None and e.label in blurring]
+        # Regions suffice only if, per blurring category, a box alone reaches the blur threshold; a blur
+        # raised by a whole-image score (open-NSFW) leaves no boxes, and the renderer covers everything.
+        if all(any(e.label == c and e.score >= t for e in boxed) for c, t in blurring.items()):
+            blur_boxes = tuple(e.box for e in boxed if e.box is not None)
     return Decision(
         stage=stage,
         action=action,

@@ -138,6 +138,7 @@ def minors_prompt(score: float = 0.9) -> Decision:
         ("weak_exposed", Action.FLAG),
         ("exposed_two_regions", Action.BLUR),
         ("nsfw_without_boxes", Action.BLUR),
+        ("nsfw_with_weak_box", Action.BLUR),
         ("explicit", Action.BLOCK),
     ],
 )
@@ -246,6 +247,20 @@ def test_blur_from_a_whole_image_score_covers_the_whole_image(
     assert out is not None
     changed = np.any(np.asarray(out) != np.asarray(img), axis=-1)
     assert changed.mean() > 0.95
+
+
+def test_whole_image_score_with_a_weak_box_still_blurs_everything(
+    default: Moderator, images: dict[str, Image.Image]
+) -> None:
+    """open-NSFW (0.66) triggered the blur and NudeNet's only box is weak (0.27): the whole image is covered,
+    not just that box."""
+    img = images["nsfw_with_weak_box"]
+    decision = default.check_image(img)
+    assert decision.action is Action.BLUR
+    assert decision.blur_boxes == ()
+    out = default.render(img, decision)
+    assert out is not None
+    assert np.any(np.asarray(out) != np.asarray(img), axis=-1).mean() > 0.95
 
 
 def test_default_blocked_image_is_black(default: Moderator, images: dict[str, Image.Image]) -> None:
