@@ -37,6 +37,13 @@ class Phase:
     latencies_ms: list[float] = field(default_factory=list)
     errors: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
+    server_cpu_s: float | None = None
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        if self.server_cpu_s is None or not self.latencies_ms:
+            return float("nan")
+        return self.server_cpu_s * 1000 / len(self.latencies_ms)
 
     @property
     def rps(self) -> float:
@@ -104,7 +111,9 @@ async def _worker(  # noqa: PLR0917 - a task body, called in one place
         writer.close()
 
 
-async def run_phase(url: str, concurrency: int, seconds: float, auth: str | None, warmup: float = 1.0) -> Phase:
+async def run_phase(  # noqa: PLR0917 - a benchmark helper with defaults
+    url: str, concurrency: int, seconds: float, auth: str | None, warmup: float = 1.0, pid: int | None = None
+) -> Phase:
     parsed = urlparse(url)
     host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
     request = _request_bytes(host, port, json.dumps({"input": PROMPT}).encode(), auth)
@@ -113,19 +122,36 @@ async def run_phase(url: str, concurrency: int, seconds: float, auth: str | None
             *(_worker(host, port, request, Phase(concurrency, 0), time.perf_counter() + warmup, False) for _ in range(concurrency))
         )
     phase = Phase(concurrency, seconds)
+    cpu_start = cpu_seconds(pid) if pid else None
     stop_at = time.perf_counter() + seconds
     await asyncio.gather(*(_worker(host, port, request, phase, stop_at, True) for _ in range(concurrency)))
+    if pid and cpu_start is not None:
+        phase.server_cpu_s = cpu_seconds(pid) - cpu_start
     return phase
+
+
+def _tree(pid: int) -> list[int]:
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    return pids
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children (uvicorn workers): robust on a busy host."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in _tree(pid):
+        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
 
 
 def rss_mib(pid: int) -> float:
     """RSS of a process and its children (uvicorn workers), in MiB."""
     total = 0
-    pids = [pid]
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    if children.exists():
-        pids += [int(p) for p in children.read_text().split()]
-    for p in pids:
+    for p in _tree(pid):
         for line in Path(f"/proc/{p}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 total += int(line.split()[1])
@@ -174,7 +200,7 @@ def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], str
 def _fmt(phase: Phase, label: str) -> str:
     return (
         f"{label:>12} {phase.concurrency:>4} {len(phase.latencies_ms):>9} {phase.rps:>9.1f} "
-        f"{phase.percentile(0.5):>8.2f} {phase.percentile(0.99):>8.2f} {phase.errors:>7}"
+        f"{phase.percentile(0.5):>8.2f} {phase.percentile(0.99):>8.2f} {phase.errors:>7} {phase.cpu_ms_per_request:>10.2f}"
     )
 
 
@@ -213,14 +239,16 @@ def main() -> None:
         phases = []
         rss_start = rss_mib(proc.pid) if proc else None
         print(f"target {url}  prompt {len(PROMPT)} chars  cpus {os.cpu_count()}  server cpus {args.server_cpus or 'all'}")
-        print(f"{'phase':>12} {'conc':>4} {'requests':>9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+        print(f"{'phase':>12} {'conc':>4} {'requests':>9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'srv cpu ms':>10}")
         for level in (int(c) for c in args.concurrency.split(",")):
-            phase = asyncio.run(run_phase(url, level, args.phase_seconds, args.api_key))
+            phase = asyncio.run(run_phase(url, level, args.phase_seconds, args.api_key, pid=proc.pid if proc else None))
             phases.append(phase)
             print(_fmt(phase, "level"), flush=True)
         sustained = None
         if args.duration > 0:
-            sustained = asyncio.run(run_phase(url, args.sustained_concurrency, args.duration, args.api_key, warmup=0))
+            sustained = asyncio.run(
+                run_phase(url, args.sustained_concurrency, args.duration, args.api_key, warmup=0, pid=proc.pid if proc else None)
+            )
             print(_fmt(sustained, f"sustained {args.duration:g}s"), flush=True)
         rss_end = rss_mib(proc.pid) if proc else None
         if proc:
@@ -230,7 +258,8 @@ def main() -> None:
                 "url": url,
                 "phases": [
                     {"concurrency": p.concurrency, "requests": len(p.latencies_ms), "rps": p.rps,
-                     "p50_ms": p.percentile(0.5), "p99_ms": p.percentile(0.99), "errors": p.errors}
+                     "p50_ms": p.percentile(0.5), "p99_ms": p.percentile(0.99), "errors": p.errors,
+                     "server_cpu_ms_per_request": p.cpu_ms_per_request}
                     for p in [*phases, *([sustained] if sustained else [])]
                 ],
                 "rss_mib_start": rss_start,
