@@ -17,13 +17,38 @@ Reviewing: `fluxwarden audit verify|query|show|stats|export|prune` (audit.cli.ap
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from audit.events import AuditEvent, GenerationInfo, InputRecord
-from audit.record import record_decision, record_generation
-from audit.sink import AuditLog, AuditSink, AuditWriteError
+if TYPE_CHECKING:
+    from audit.events import AuditEvent, GenerationInfo, InputRecord
+    from audit.record import record_decision, record_generation
+    from audit.sink import AuditLog, AuditSink, AuditWriteError
+
+# Resolved on first use, so that `fluxwarden audit query --help` does not pay for structlog,
+# pydantic and cryptography (the review commands need none of the writing machinery).
+_LAZY = {
+    "AuditEvent": "audit.events",
+    "GenerationInfo": "audit.events",
+    "InputRecord": "audit.events",
+    "record_decision": "audit.record",
+    "record_generation": "audit.record",
+    "AuditLog": "audit.sink",
+    "AuditSink": "audit.sink",
+    "AuditWriteError": "audit.sink",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'audit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 AUDIT_DIR_ENV = "FLUXWARDEN_AUDIT_DIR"
 
@@ -76,4 +101,6 @@ def open_log(directory: str | Path, **options: Any) -> AuditLog:
         defaults["checkpoint_every"] = int(env["FLUXWARDEN_AUDIT_CHECKPOINT_EVERY"])
     if env.get("FLUXWARDEN_AUDIT_SIGNING_KEY"):
         defaults["signing_key_path"] = env["FLUXWARDEN_AUDIT_SIGNING_KEY"]
+    from audit.sink import AuditLog
+
     return AuditLog(directory, **(defaults | options))

@@ -8,13 +8,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from audit.ages import format_ts, is_age, parse_age
 from audit.files import INDEX_FILE
 
 app = typer.Typer(
@@ -43,7 +43,6 @@ StageOpt = Annotated[str | None, typer.Option("--stage", help="prompt | image | 
 
 _ACTIONS = ("allow", "flag", "blur", "block")
 _STAGES = ("prompt", "image", "generation", "audit")
-_RELATIVE = re.compile(r"^\d+\s*[smhdw]$")
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
@@ -63,9 +62,7 @@ def parse_time(text: str | None, *, now: datetime | None = None) -> str | None:
     """A bound as the log's own ts format, so SQLite compares strings in time order."""
     if text is None:
         return None
-    if _RELATIVE.match(text.strip()):
-        from audit.retention import parse_age
-
+    if is_age(text):
         moment = (now or datetime.now(UTC)) - parse_age(text)
     else:
         try:
@@ -73,7 +70,7 @@ def parse_time(text: str | None, *, now: datetime | None = None) -> str | None:
         except ValueError:
             raise _fail(f"cannot read time {text!r}: use 2026-11-24, 2026-11-24T08:00:00Z or 7d") from None
         moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return format_ts(moment)
 
 
 def _filters(
@@ -335,7 +332,7 @@ def prune(
     force: Annotated[bool, typer.Option("--force", help="Prune even if the log does not verify.")] = False,
 ) -> None:
     """Delete whole segments older than the cutoff, leaving a signed anchor so the rest still verifies."""
-    from audit.retention import PruneRefusedError, parse_age
+    from audit.retention import PruneRefusedError
     from audit.retention import prune as run_prune
 
     directory = _directory(directory)
@@ -363,5 +360,6 @@ def reindex(directory: DirOpt = None) -> None:
     from audit.index import AuditIndex
 
     with AuditIndex(directory) as index:
-        stats_ = index.update(rebuild=True)
-    typer.echo(f"indexed {stats_.total} events from the log")
+        index.update(rebuild=True)
+        total = index.total()
+    typer.echo(f"indexed {total} events from the log")

@@ -104,7 +104,6 @@ class UpdateStats:
     added: int
     reindexed_segments: int
     dropped_segments: int
-    total: int
 
 
 class AuditIndex:
@@ -134,33 +133,37 @@ class AuditIndex:
 
     # --- building -----------------------------------------------------------------------
     def update(self, *, rebuild: bool = False) -> UpdateStats:
-        """Bring the index level with the log; cheap when nothing changed (one stat per segment)."""
+        """Bring the index level with the log; when nothing changed this is one stat per segment."""
         conn = self._conn
         if rebuild:
             self._reset()
         known = {row[0]: row[1:] for row in conn.execute("SELECT name, indexed_bytes, size, mtime_ns FROM segments")}
         segments = list_segments(self.directory)
-        present = {s.name for s in segments}
-        added = reindexed = dropped = 0
-        bulk = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 0
+        gone = set(known) - {s.name for s in segments}
+        work = []  # (segment, stat, start offset, reindex?)
+        for seg in segments:
+            st = seg.path.stat()
+            if seg.name not in known:
+                work.append((seg, st, 0, False))
+                continue
+            indexed, size, mtime = known[seg.name]
+            if st.st_size < indexed or (st.st_size == size and st.st_mtime_ns != mtime and indexed == size):
+                work.append((seg, st, 0, True))  # shrank or rewritten in place: never trust old rows
+            elif st.st_size != size or st.st_mtime_ns != mtime:
+                work.append((seg, st, indexed, False))
+        if not work and not gone:
+            return UpdateStats(0, 0, 0)
+        added = 0
+        bulk = conn.execute("SELECT 1 FROM events LIMIT 1").fetchone() is None
         with conn:
             if bulk:  # building from empty: insert first, create the b-tree indexes once at the end
                 for name in _INDEX_NAMES:
                     conn.execute(f"DROP INDEX IF EXISTS {name}")
-            for name in set(known) - present:
+            for name in gone:
                 self._drop_segment(name)
-                dropped += 1
-            for seg in segments:
-                st = seg.path.stat()
-                start = 0
-                if seg.name in known:
-                    indexed, size, mtime = known[seg.name]
-                    changed_in_place = st.st_size == size and st.st_mtime_ns != mtime and indexed == size
-                    if st.st_size < indexed or changed_in_place:
-                        self._drop_segment(seg.name)
-                        reindexed += 1
-                    else:
-                        start = indexed
+            for seg, st, start, reindex in work:
+                if reindex:
+                    self._drop_segment(seg.name)
                 consumed = start
                 if st.st_size > start:
                     n, consumed = self._index_segment(seg.path, seg.name, start, bulk=bulk)
@@ -169,11 +172,14 @@ class AuditIndex:
                     "INSERT OR REPLACE INTO segments VALUES(?, ?, ?, ?)",
                     (seg.name, consumed, st.st_size, st.st_mtime_ns),
                 )
-            conn.executescript(_INDEXES)
-            if bulk or added > 100_000:
-                conn.execute("ANALYZE")  # planner statistics: pick the selective index per filter
-        total = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
-        return UpdateStats(added, reindexed, dropped, total)
+        conn.executescript(_INDEXES)
+        if bulk or added > 100_000:
+            conn.execute("ANALYZE")  # planner statistics: pick the selective index per filter
+            conn.commit()
+        return UpdateStats(added, sum(1 for w in work if w[3]), len(gone))
+
+    def total(self) -> int:
+        return self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
 
     def _reset(self) -> None:
         with self._conn as conn:

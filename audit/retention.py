@@ -12,20 +12,17 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from audit.ages import format_ts
 from audit.chain import RecordFormatError, open_record
 from audit.files import Segment, fsync_dir, list_segments, read_tail
 from audit.processors import audit_logger
 from audit.sink import AuditLog, utc_now_iso
 from audit.verify import verify
-
-_AGE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 class PruneRefusedError(RuntimeError):
@@ -39,14 +36,6 @@ class PruneResult:
     removed_records: int = 0
     first_seq: int | None = None
     dry_run: bool = False
-
-
-def parse_age(text: str) -> timedelta:
-    """'90d', '12h', '2w', '30m', '45s' -> timedelta; anything else is a clear error."""
-    m = _AGE.match(text)
-    if not m:
-        raise ValueError(f"age must look like 90d, 12h, 2w, 30m or 45s, got {text!r}")
-    return timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
 
 
 def prune(
@@ -69,7 +58,7 @@ def prune(
                 "refusing to prune — investigate, or pass --force"
             )
     cutoff = (now or datetime.now(UTC)) - older_than
-    cutoff_iso = cutoff.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    cutoff_iso = format_ts(cutoff)
     with AuditLog(directory, **log_options) as log:
         log.checkpoint()
         with log.exclusive():

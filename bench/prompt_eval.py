@@ -1,0 +1,207 @@
+"""Prompt-stage accuracy against peers, per dataset, in one run:
+
+    .venv/bin/python bench/prompt_eval.py            # prints a markdown table (docs/evaluation.md)
+
+Systems: fluxwarden's full stack under the default policy (Moderator), each of its prompt
+classifiers alone (at the default policy's thresholds), and peers: alt-profanity-check,
+better-profanity and a keyword filter over the SneakyPrompt NSFW word list.
+
+Metrics: recall = unsafe prompts flagged or blocked; FPR = safe prompts flagged or blocked;
+AUPRC = average precision of the system's score for "unsafe" (any category). The OpenAI
+moderation set, XSTest and HarmBench are evaluation-only; every other set is its seeded *test*
+part (scripts/prompt_data.py), never seen in training or threshold choice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from scripts import prompt_data  # noqa: E402
+
+# (score in [0, 1] for "unsafe", flagged?) per text
+Scorer = Callable[[Sequence[str]], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass
+class EvalSet:
+    name: str
+    texts: list[str]
+    labels: np.ndarray  # 1 unsafe, 0 safe
+    note: str
+
+
+def eval_sets() -> list[EvalSet]:
+    def from_pairs(name: str, pairs: list[tuple[str, int]], note: str) -> EvalSet:
+        return EvalSet(name, [t for t, _ in pairs], np.asarray([y for _, y in pairs]), note)
+
+    rows = [r for r in prompt_data.load_training_rows() if r.split == "test"]
+
+    def test_part(name: str, sources: tuple[str, ...], note: str) -> EvalSet:
+        part = [r for r in rows if r.source in sources]
+        return EvalSet(name, [r.text for r in part], np.asarray([int(r.unsafe) for r in part]), note)
+
+    return [
+        from_pairs("openai_moderation", prompt_data.openai_moderation(), "eval-only, 1,680, any category"),
+        from_pairs("xstest", prompt_data.xstest(), "eval-only, 250 safe / 200 unsafe"),
+        from_pairs("harmbench", prompt_data.harmbench(), "eval-only, 200 harmful requests"),
+        test_part("t2i_benign", ("partiprompts", "drawbench", "coco"), "test part: Parti + DrawBench + COCO"),
+        test_part("rece", ("rece",), "test part, explicit-intent T2I prompts"),
+        test_part("ringabell", ("ringabell", "ringabell_pairs"), "test part, adversarial violence"),
+        test_part("nibbler", ("adversarial_nibbler",), "test part, validated text-unsafe"),
+        test_part("i2p_cut", ("i2p",), "test part, nudity>=50% or inappropriate>=50% & toxicity>=0.5"),
+        test_part("written", ("written",), "test part, prompts written for fluxwarden"),
+    ]
+
+
+def _flag_by_policy(scores: list[dict[str, float]], policy: object) -> np.ndarray:
+    from moderation.types import Stage
+
+    rules = {str(k): v for k, v in policy.rules(Stage.PROMPT).items()}  # type: ignore[attr-defined]
+    return np.asarray(
+        [any(cat in rules and rules[cat].triggered(s) is not None for cat, s in sc.items()) for sc in scores]
+    )
+
+
+def full_stack() -> Scorer:
+    from moderation.moderator import Moderator
+
+    moderator = Moderator.from_policy("default")
+    limit = moderator.policy.max_prompt_chars
+
+    def run(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        # The service refuses prompts over max_prompt_chars; here they are cut to it and scored, so
+        # the 22 long OpenAI texts count by their content, not by the length rule.
+        clipped = [t[:limit] for t in texts]
+        decisions = []
+        for start in range(0, len(clipped), 64):
+            decisions += moderator.check_prompts(clipped[start : start + 64])
+        score = np.asarray([max(d.category_scores.values(), default=0.0) for d in decisions])
+        return score, np.asarray([d.flagged for d in decisions])
+
+    return run
+
+
+def classifier_alone(name: str, options: dict | None = None) -> Scorer:
+    from classifiers import registry
+    from moderation.normalise import normalise
+    from moderation.policy import load_policy
+
+    policy = load_policy("default")
+    clf = registry.build(name, options or {}, lists=policy.word_lists, policy=policy)
+
+    def run(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        results = []
+        for start in range(0, len(texts), 64):
+            results += clf.classify([normalise(t) for t in texts[start : start + 64]])
+        scores = [dict(r.scores) for r in results]
+        return np.asarray([max(s.values(), default=0.0) for s in scores]), _flag_by_policy(scores, policy)
+
+    return run
+
+
+def alt_profanity_check() -> Scorer:
+    from profanity_check import predict_prob
+
+    def run(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        p = np.asarray(predict_prob(list(texts)), dtype=float)
+        return p, p >= 0.5
+
+    return run
+
+
+def better_profanity() -> Scorer:
+    from better_profanity import profanity
+
+    profanity.load_censor_words()
+
+    def run(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        hit = np.asarray([profanity.contains_profanity(t) for t in texts])
+        return hit.astype(float), hit
+
+    return run
+
+
+def sneakyprompt_keywords() -> Scorer:
+    words = sorted({w.strip().lower() for w in prompt_data.sneakyprompt_words() if w.strip()}, key=len, reverse=True)
+    pattern = re.compile(r"(?<![a-z0-9])(?:" + "|".join(re.escape(w) for w in words) + r")(?![a-z0-9])")
+
+    def run(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        hit = np.asarray([bool(pattern.search(t.lower())) for t in texts])
+        return hit.astype(float), hit
+
+    return run
+
+
+SYSTEMS: dict[str, Callable[[], Scorer]] = {
+    "fluxwarden (default policy)": full_stack,
+    "embedding alone": lambda: classifier_alone("embedding"),
+    "lexicon alone": lambda: classifier_alone("lexicon"),
+    "names alone": lambda: classifier_alone("names"),
+    "minors alone": lambda: classifier_alone("minors"),
+    "alt-profanity-check": alt_profanity_check,
+    "better-profanity": better_profanity,
+    "sneakyprompt keywords": sneakyprompt_keywords,
+}
+
+
+def _auprc(score: np.ndarray, labels: np.ndarray) -> float | None:
+    from sklearn.metrics import average_precision_score
+
+    if labels.min() == labels.max():
+        return None
+    return float(average_precision_score(labels, score))
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--systems", nargs="*", default=list(SYSTEMS), help="subset of: " + ", ".join(SYSTEMS))
+    args = ap.parse_args()
+
+    sets = eval_sets()
+    texts = sorted({t for s in sets for t in s.texts})
+    index = {t: i for i, t in enumerate(texts)}
+    outputs: dict[str, tuple[np.ndarray, np.ndarray] | str] = {}
+    for name in args.systems:
+        t0 = time.perf_counter()
+        try:
+            scorer = SYSTEMS[name]()
+            outputs[name] = scorer(texts)
+        except Exception as exc:  # a system that cannot run is reported, not silently dropped
+            outputs[name] = f"{type(exc).__name__}: {exc}"[:120]
+        print(f"# {name}: {time.perf_counter() - t0:.1f}s for {len(texts)} texts", file=sys.stderr, flush=True)
+
+    for s in sets:
+        pos, neg = int(s.labels.sum()), int(len(s.labels) - s.labels.sum())
+        print(f"\n### {s.name} ({s.note}; {pos} unsafe / {neg} safe)\n")
+        print("| system | recall | FPR | AUPRC |\n|---|---|---|---|")
+        idx = np.asarray([index[t] for t in s.texts])
+        for name, out in outputs.items():
+            if isinstance(out, str):
+                print(f"| {name} | n/a ({out}) | | |")
+                continue
+            score, flagged = out[0][idx], out[1][idx]
+            recall = float(flagged[s.labels == 1].mean()) if pos else None
+            fpr = float(flagged[s.labels == 0].mean()) if neg else None
+            print(f"| {name} | {_fmt(recall)} | {_fmt(fpr)} | {_fmt(_auprc(score, s.labels))} |")
+
+
+if __name__ == "__main__":
+    main()
