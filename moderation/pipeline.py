@@ -209,7 +209,9 @@ class ModeratedPipeline:
         output_type = kwargs.get("output_type") or "pil"
         self._refuse_uncheckable(kwargs, output_type)
 
-        positive, negative, _ = _prompt_arguments(kwargs)
+        positive, negative, embeds = _prompt_arguments(kwargs)
+        if not positive and not embeds:
+            raise InputError("no prompt given: pass prompt (a string or a list of strings)")
         texts = {name: _as_batch(kwargs[name], name) for name in (*positive, *negative)}
         batch = _batch_size(texts, positive, kwargs)
         context = {"request_id": request_id} if self.moderator.audit is not None else None

@@ -354,3 +354,16 @@ def test_cuda_without_a_gpu_is_a_clear_error(tmp_path: Path, blur: Moderator) ->
     tiny_flux_pipeline().save_pretrained(tmp_path)
     with pytest.raises(RuntimeError, match="no CUDA device"):
         ModeratedPipeline.from_pretrained(tmp_path, policy=blur, device="cuda")
+
+
+def test_missing_prompt_is_an_input_error(flux: Any, blur: Moderator) -> None:
+    """A call with neither prompt text nor embeddings is refused before generation."""
+    with pytest.raises(InputError, match="no prompt"):
+        ModeratedPipeline(flux, blur)(**CALL)
+
+
+def test_offload_on_cpu_is_refused(tmp_path: Path, blur: Moderator) -> None:
+    """offload=True without a CUDA device is a clear error, not a silent no-op."""
+    tiny_flux_pipeline().save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="offload"):
+        ModeratedPipeline.from_pretrained(tmp_path, policy=blur, offload=True)
