@@ -34,11 +34,9 @@ def line_hash(line: bytes) -> str:
 def append_entry(path: Path, key: Ed25519PrivateKey, fields: dict[str, Any], *, fsync: bool = True) -> dict[str, Any]:
     """Sign `fields` as the next entry of the checkpoint file; the caller holds the log lock."""
     n, cp_prev = 1, GENESIS
-    if path.exists():
-        tail = read_tail(path)
-        if tail.line is not None:
-            last = json.loads(tail.line)
-            n, cp_prev = int(last["n"]) + 1, line_hash(tail.line)
+    last_line = _last_entry_line(path)
+    if last_line is not None:
+        n, cp_prev = int(json.loads(last_line)["n"]) + 1, line_hash(last_line)
     body = {**fields, "n": n, "cp_prev": cp_prev, "key": fingerprint(key.public_key())}
     body["sig"] = base64.b64encode(key.sign(canonical(body))).decode("ascii")
     line = canonical(body) + b"\n"
@@ -52,6 +50,27 @@ def append_entry(path: Path, key: Ed25519PrivateKey, fields: dict[str, Any], *, 
     finally:
         os.close(fd)
     return body
+
+
+def _last_entry_line(path: Path) -> bytes | None:
+    """The last parseable entry (a crash can leave a sealed-off fragment after it)."""
+    if not path.exists():
+        return None
+    tail = read_tail(path)
+    if tail.line is not None and _parses(tail.line):
+        return tail.line
+    with open(path, "rb") as fh:
+        lines = [line for line in fh if line.endswith(b"\n") and _parses(line)]
+    return lines[-1] if lines else None
+
+
+def _parses(line: bytes) -> bool:
+    try:
+        entry = json.loads(line)
+        int(entry["n"])
+    except (ValueError, KeyError, TypeError):
+        return False
+    return True
 
 
 def tail_is_torn(path: Path) -> bool:

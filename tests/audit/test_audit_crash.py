@@ -191,3 +191,16 @@ def test_log_opened_before_fork_stays_safe_in_both_processes(tmp_path: Path) -> 
     assert child.exitcode == 0
     assert [r["seq"] for r in read_records(tmp_path)] == list(range(1, 202))
     assert verify(tmp_path).ok
+
+
+def test_torn_checkpoint_line_is_sealed_and_signing_continues(tmp_path: Path) -> None:
+    """A crash while appending a checkpoint leaves a fragment that later writers step over."""
+    write_events(tmp_path, 3)
+    with open(tmp_path / "checkpoints.jsonl", "ab") as fh:
+        fh.write(b'{"cp_prev":"ab')
+    write_events(tmp_path, 3)
+    write_events(tmp_path, 3)
+    report = verify(tmp_path)
+    assert report.ok, report.as_dict()
+    assert report.last_signed_seq == 9
+    assert [n.kind for n in report.notices] == ["torn"]
