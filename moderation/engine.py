@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from moderation.policy import CategoryRule, Policy
-from moderation.taxonomy import HARD_BLOCK, HARD_BLOCK_MAX_THRESHOLD, LABELS, Category, Signal
+from moderation.taxonomy import HARD_BLOCK, HARD_BLOCK_MAX_THRESHOLD, LABELS, PARENT, Category, Signal
 from moderation.types import Action, ClassifierResult, Decision, Evidence, Reason, Stage, most_severe
 
 # A prompt whose minors signal reaches this is treated as depicting a minor.
@@ -50,6 +50,9 @@ def _merge_scores(results: Sequence[ClassifierResult]) -> tuple[dict[str, float]
                 continue  # an operator model's unmapped label: not ours to act on
             target = signals if label in _SIGNALS else scores
             target[label] = max(target.get(label, 0.0), float(value))
+    for child, parent in PARENT.items():  # "violence/graphic" is also "violence", as in OpenAI's scores
+        if child.value in scores:
+            scores[parent.value] = max(scores.get(parent.value, 0.0), scores[child.value])
     return scores, signals
 
 

@@ -112,3 +112,9 @@ def test_unknown_labels_are_ignored(rules_policy: Policy) -> None:
     """A label outside the taxonomy (an operator model's extra class) never changes the decision."""
     d = evaluate(rules_policy, Stage.PROMPT, [result(**{"not a category": 1.0})])
     assert d.action is Action.ALLOW and "not a category" not in d.category_scores
+
+
+def test_sub_category_raises_its_parent(rules_policy: Policy) -> None:
+    """A violence/graphic score also counts as violence, like OpenAI's categories."""
+    d = evaluate(rules_policy, Stage.PROMPT, [result(violence_graphic=0.7)])
+    assert d.category_scores["violence"] == 0.7
