@@ -112,5 +112,5 @@ async def validation_error_handler(_request: Request, exc: Exception) -> JSONRes
 
 async def http_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
+    code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(exc.status_code)
     return APIError(exc.status_code, str(exc.detail), code=code, headers=dict(exc.headers or {})).response()

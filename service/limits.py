@@ -10,6 +10,7 @@ import asyncio
 import json
 import math
 
+from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import APIError
@@ -43,8 +44,15 @@ def check_size(value: str | None, *, default: str, max_pixels: int) -> tuple[int
     return width, height
 
 
-class _BodyTooLargeError(Exception):
-    pass
+class BodyTooLargeError(HTTPException):
+    """Raised while a body without Content-Length streams past the limit.
+
+    A FastAPI HTTPException, so that FastAPI's body parsing passes it on (anything else it turns
+    into "400 error parsing the body") and the app's handler answers 413.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"request body is over {max_bytes} bytes; this server accepts at most {max_bytes}")
 
 
 class BodySizeLimitMiddleware:
@@ -78,7 +86,9 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _BodyTooLargeError
+                    if self.metrics is not None:
+                        self.metrics.rejected.labels("body_too_large").inc()
+                    raise BodyTooLargeError(self.max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -89,9 +99,9 @@ class BodySizeLimitMiddleware:
 
         try:
             await self.app(scope, counting_receive, tracking_send)
-        except _BodyTooLargeError:
+        except BodyTooLargeError as exc:  # raised outside FastAPI's handlers (e.g. by another middleware)
             if not started:
-                await self._refuse(send, 413, self._message(received))
+                await self._refuse(send, 413, str(exc.detail))
 
     def _message(self, size: int) -> str:
         return f"request body is {size} bytes or more; this server accepts at most {self.max_bytes}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import ValidationError
@@ -55,6 +55,8 @@ async def _image_request(request: Request) -> tuple[bytes, str | None]:
     if content_type == "multipart/form-data":
         try:
             form = await request.form(max_files=1, max_fields=4)
+        except HTTPException:
+            raise  # 413 from the body limit
         except Exception as exc:  # python-multipart raises several types for broken bodies
             raise APIError(400, f"malformed multipart body: {exc}", code="invalid_multipart") from None
         upload = form.get("image")

@@ -97,6 +97,18 @@ def test_oversized_body_is_refused_with_413(gen_server: LiveServer) -> None:
     assert response.json()["error"]["code"] == "request_too_large"
 
 
+def test_oversized_streamed_body_is_refused_with_413(gen_server: LiveServer) -> None:
+    """A chunked body with no Content-Length is counted as it arrives and refused with 413 past the limit."""
+
+    def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(30):
+            yield b"x" * 100_000
+
+    response = httpx.post(f"{gen_server.url}/v1/moderations", content=chunks(), timeout=30)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request_too_large"
+
+
 def _metric(server: LiveServer, name: str) -> float:
     text = httpx.get(f"{server.url}/metrics").text
     match = re.search(rf"^{name} (\S+)$", text, re.M)
