@@ -2,7 +2,8 @@
 
 The embedding model costs about the same for 1 prompt as for 8, so under load the sidecar waits
 up to `window_s` (or until `max_items` prompts are waiting) and sends everything in one
-`check_prompts` call on a worker thread. At most `max_in_flight` batches run at once: on two
+`check_prompts` call on a worker thread; when no batch is running at all, a prompt goes at once
+(a lone caller should not pay the window). At most `max_in_flight` batches run at once: on two
 cores more would only fight over them, so further prompts keep collecting until one finishes,
 which makes batches grow exactly when the load does. The event loop never runs a classifier.
 """
@@ -54,6 +55,7 @@ class PromptBatcher:
         window_s: float = 0.002,
         max_items: int = 32,
         max_in_flight: int = 2,
+        eager: bool = True,
         on_batch: Callable[[int], None] | None = None,
     ) -> None:
         self._check = check
@@ -61,6 +63,7 @@ class PromptBatcher:
         self._window_s = window_s
         self._max_items = max_items
         self._max_in_flight = max_in_flight
+        self._eager = eager
         self._on_batch = on_batch
         self._pending: dict[Hashable, _Pending] = {}
         self._in_flight = 0
@@ -75,8 +78,8 @@ class PromptBatcher:
             pending = self._pending[key] = _Pending(context=context)
         pending.items.append(_Item(list(texts), future))
         pending.count += len(texts)
-        if pending.count >= self._max_items or self._window_s <= 0:
-            self._flush(key)
+        if pending.count >= self._max_items or self._window_s <= 0 or (self._eager and self._in_flight == 0):
+            self._flush(key)  # full, or nothing running: waiting would only add latency
         elif pending.timer is None and not pending.due:
             pending.timer = loop.call_later(self._window_s, self._flush, key)
         return await future

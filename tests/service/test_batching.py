@@ -40,7 +40,7 @@ def _run(coro: Any) -> Any:
 def test_concurrent_requests_share_one_call(rules_policy: Policy, pool: ThreadPoolExecutor) -> None:
     """Ten concurrent single-prompt checks inside the window become one classifier call."""
     recorder = RecordingModerator(rules_policy)
-    batcher = PromptBatcher(recorder.check, pool, window_s=0.05, max_items=32)
+    batcher = PromptBatcher(recorder.check, pool, window_s=0.05, max_items=32, eager=False)
 
     async def main() -> list[list[Decision]]:
         return await asyncio.gather(*(batcher.check([f"a cat number {i}"]) for i in range(10)))
@@ -52,7 +52,7 @@ def test_concurrent_requests_share_one_call(rules_policy: Policy, pool: ThreadPo
 def test_each_request_gets_its_own_decisions(rules_policy: Policy, pool: ThreadPoolExecutor) -> None:
     """Decisions come back to the request that sent the prompt, in order."""
     recorder = RecordingModerator(rules_policy)
-    batcher = PromptBatcher(recorder.check, pool, window_s=0.05, max_items=32)
+    batcher = PromptBatcher(recorder.check, pool, window_s=0.05, max_items=32, eager=False)
     prompts = [["a cat"], ["a naked woman, explicit porn", "a dog"], ["a boat"]]
 
     async def main() -> list[list[Decision]]:
@@ -62,10 +62,22 @@ def test_each_request_gets_its_own_decisions(rules_policy: Policy, pool: ThreadP
     assert [[d.action.value for d in r] for r in results] == [["allow"], ["block", "allow"], ["allow"]]
 
 
+def test_lone_prompt_does_not_wait_for_the_window(rules_policy: Policy, pool: ThreadPoolExecutor) -> None:
+    """With nothing running, a prompt is sent at once instead of after the (here 5 s) window."""
+    recorder = RecordingModerator(rules_policy)
+    batcher = PromptBatcher(recorder.check, pool, window_s=5.0, max_items=32)
+
+    async def main() -> None:
+        await asyncio.wait_for(batcher.check(["a cat"]), timeout=2)
+
+    _run(main())
+    assert recorder.batches == [["a cat"]]
+
+
 def test_full_batch_flushes_without_waiting(rules_policy: Policy, pool: ThreadPoolExecutor) -> None:
     """Reaching max_items sends the batch at once; the rest waits for the next one."""
     recorder = RecordingModerator(rules_policy)
-    batcher = PromptBatcher(recorder.check, pool, window_s=0.05, max_items=4)
+    batcher = PromptBatcher(recorder.check, pool, window_s=0.05, max_items=4, eager=False)
 
     async def main() -> None:
         await asyncio.gather(*(batcher.check([f"a cat {i}"]) for i in range(6)))
@@ -101,7 +113,7 @@ def test_prompts_arriving_during_a_busy_batch_batch_up(rules_policy: Policy, poo
 def test_contexts_are_not_mixed(rules_policy: Policy, pool: ThreadPoolExecutor) -> None:
     """Prompts of different tenants (audit contexts) go in different batches."""
     recorder = RecordingModerator(rules_policy)
-    batcher = PromptBatcher(recorder.check, pool, window_s=0.05, max_items=32)
+    batcher = PromptBatcher(recorder.check, pool, window_s=0.05, max_items=32, eager=False)
 
     async def main() -> None:
         await asyncio.gather(
