@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import base64
-from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from tests.service.conftest import SAFE_PROMPT, UNSAFE_PROMPT
+from tests.service.conftest import SAFE_PROMPT, UNSAFE_PROMPT, landscape_png
 
-SAMPLE_IMAGE = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "sample_images_skimage" / "images" / "astronaut.png"
+LANDSCAPE = landscape_png()
 
 
 def test_check_prompt_returns_the_full_decision(rules_client: TestClient) -> None:
@@ -21,8 +20,8 @@ def test_check_prompt_returns_the_full_decision(rules_client: TestClient) -> Non
 
 
 def test_check_image_accepts_multipart(rules_client: TestClient) -> None:
-    """A benign photo uploaded as multipart is checked by the image detectors and allowed."""
-    files = {"image": ("astronaut.png", SAMPLE_IMAGE.read_bytes(), "image/png")}
+    """A benign image uploaded as multipart is checked by the image detectors and allowed."""
+    files = {"image": ("landscape.png", LANDSCAPE, "image/png")}
     decision = rules_client.post("/v1/check/image", files=files).json()
     assert (decision["stage"], decision["action"]) == ("image", "allow")
     assert any(c.startswith("nudenet") for c in decision["classifiers"])
@@ -30,7 +29,7 @@ def test_check_image_accepts_multipart(rules_client: TestClient) -> None:
 
 def test_check_image_accepts_base64_json(rules_client: TestClient) -> None:
     """The same image as base64 in JSON gives the same verdict."""
-    payload = base64.b64encode(SAMPLE_IMAGE.read_bytes()).decode()
+    payload = base64.b64encode(LANDSCAPE).decode()
     decision = rules_client.post("/v1/check/image", json={"image": payload, "prompt": SAFE_PROMPT}).json()
     assert decision["action"] == "allow"
 

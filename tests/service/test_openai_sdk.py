@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Iterator
-from pathlib import Path
 
 import openai
 import pytest
@@ -14,11 +13,10 @@ from PIL import Image
 from moderation.taxonomy import OPENAI_CATEGORIES
 from service.app import create_app
 from service.settings import Settings
-from tests.service.conftest import SAFE_PROMPT, UNSAFE_PROMPT, LiveServer
+from tests.service.conftest import SAFE_PROMPT, UNSAFE_PROMPT, LiveServer, landscape_png
 
 pytestmark = pytest.mark.slow
 
-SAMPLE_IMAGE = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "sample_images_skimage" / "images" / "coffee.png"
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +31,8 @@ def client(server: LiveServer) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused-on-loopback", max_retries=0, timeout=60)
 
 
-def _data_url(path: Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+def _data_url(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
 def test_text_moderation_parses_into_sdk_types(client: openai.OpenAI) -> None:
@@ -60,10 +58,10 @@ def test_list_of_strings_gives_one_result_each(client: openai.OpenAI) -> None:
 
 
 def test_image_input_is_checked_by_the_image_stage(client: openai.OpenAI) -> None:
-    """A benign photo as an image_url part is checked by the image models and not flagged."""
+    """A benign image as an image_url part is checked by the image models and not flagged."""
     response = client.moderations.create(
         model="omni-moderation-latest",
-        input=[{"type": "image_url", "image_url": {"url": _data_url(SAMPLE_IMAGE)}}],
+        input=[{"type": "image_url", "image_url": {"url": _data_url(landscape_png())}}],
     )
     [result] = response.results
     assert not result.flagged
