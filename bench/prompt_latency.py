@@ -32,7 +32,7 @@ def _prompts() -> list[str]:
 
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def measure(backend: str, prompts: list[str], repeats: int, threads: int, batch: int) -> dict[str, float]:

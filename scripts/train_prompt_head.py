@@ -1,0 +1,534 @@
+"""Train the embedding classifier's head (and optionally the encoder's top layer): seeded, reproducible.
+
+    .venv/bin/python scripts/train_prompt_head.py                     # what ships: see docs/model_card.md
+    .venv/bin/python scripts/train_prompt_head.py --head lr --no-write  # compare a variant, write nothing
+
+Data: scripts/prompt_data.py (mapping table and split). Only the *train* part is fitted; the
+*val* part picks the head's hyper-parameters, its calibration and the policy thresholds; the
+*test* part is reported. The OpenAI moderation set, XSTest and HarmBench are never read here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from classifiers.embedding import HEAD_FILE, PromptHead, assets_dir, lexical_terms  # noqa: E402
+from classifiers.minilm_encoder import (  # noqa: E402
+    MiniLMEncoder,
+    Windowing,
+    WindowTokenizer,
+    export_key,
+    load_torch_model,
+    model_dir,
+)
+from scripts.prompt_data import HEAD_CATEGORIES, SEED, Row, load_training_rows  # noqa: E402
+
+CACHE = REPO / ".cache" / "train_embeddings"
+T2I_BENIGN = ("partiprompts", "drawbench", "coco")
+
+
+def embed_cached(encoder: MiniLMEncoder, texts: list[str], key: str) -> np.ndarray:
+    """First-window embeddings, cached on disk by text hash so variants retrain in seconds."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / f"{key}.npz"
+    store: dict[str, np.ndarray] = {}
+    if path.is_file():
+        with np.load(path) as data:
+            store = dict(zip(data["keys"].tolist(), data["vecs"], strict=True))
+    hashes = [hashlib.sha1(t.encode()).hexdigest() for t in texts]
+    todo = sorted({h: t for h, t in zip(hashes, texts, strict=True) if h not in store}.items())
+    if todo:
+        print(f"embedding {len(todo)} new texts", flush=True)
+        t0 = time.time()
+        for start in range(0, len(todo), 2048):
+            chunk = todo[start : start + 2048]
+            vecs = encoder.embed([t for _, t in chunk])
+            store.update({h: v for (h, _), v in zip(chunk, vecs, strict=True)})
+            print(f"  {start + len(chunk)}/{len(todo)} {time.time() - t0:.0f}s", flush=True)
+        np.savez(path, keys=np.asarray(list(store)), vecs=np.stack(list(store.values())))
+    return np.stack([store[h] for h in hashes])
+
+
+def label_matrix(rows: list[Row]) -> tuple[np.ndarray, np.ndarray]:
+    """Y (0/1) and M (1 where the label is known), [n_rows, n_categories]."""
+    y = np.zeros((len(rows), len(HEAD_CATEGORIES)), dtype=np.float32)
+    m = np.zeros_like(y)
+    for i, row in enumerate(rows):
+        for j, cat in enumerate(HEAD_CATEGORIES):
+            if cat in row.labels:
+                y[i, j] = row.labels[cat]
+                m[i, j] = 1.0
+    return y, m
+
+
+def source_weights(rows: list[Row], cap: int) -> np.ndarray:
+    """Each source counts at most `cap` rows' worth, so 24k tweets do not outvote 100 T2I prompts."""
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r.source] = counts.get(r.source, 0) + 1
+    return np.asarray([min(1.0, cap / counts[r.source]) for r in rows], dtype=np.float32)
+
+
+def train_mlp(
+    x: np.ndarray,
+    y: np.ndarray,
+    m: np.ndarray,
+    w: np.ndarray,
+    *,
+    hidden: int,
+    epochs: int,
+    seed: int,
+    weight_decay: float = 1e-4,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Masked multi-label BCE; hidden=0 is per-category logistic regression (one shared optimiser)."""
+    import torch
+
+    torch.manual_seed(seed)
+    n_in, n_out = x.shape[1], y.shape[1]
+    layers: list[torch.nn.Module] = (
+        [torch.nn.Linear(n_in, hidden), torch.nn.ReLU(), torch.nn.Dropout(0.2), torch.nn.Linear(hidden, n_out)]
+        if hidden
+        else [torch.nn.Linear(n_in, n_out)]
+    )
+    net = torch.nn.Sequential(*layers)
+    # Positive weight per category so rare categories are not ignored.
+    pos = (y * m * w[:, None]).sum(0)
+    neg = ((1 - y) * m * w[:, None]).sum(0)
+    pos_weight = torch.tensor(np.clip(neg / np.maximum(pos, 1.0), 1.0, 50.0) ** 0.5, dtype=torch.float32)
+    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=weight_decay)
+    xt, yt, mt, wt = (torch.from_numpy(a) for a in (x, y, m, w))
+    gen = torch.Generator().manual_seed(seed)
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight, reduction="none")
+    for _ in range(epochs):
+        net.train()
+        for idx in torch.randperm(len(xt), generator=gen).split(256):
+            opt.zero_grad()
+            loss = (loss_fn(net(xt[idx]), yt[idx]) * mt[idx] * wt[idx, None]).sum() / mt[idx].sum().clamp(min=1)
+            loss.backward()
+            opt.step()
+    net.eval()
+    linear = [mod for mod in net if isinstance(mod, torch.nn.Linear)]
+    return (
+        [mod.weight.detach().numpy().T.copy() for mod in linear],
+        [mod.bias.detach().numpy().copy() for mod in linear],
+    )
+
+
+class TopLayers:
+    """Fine-tune the encoder's top `k` layers + the head on cached inputs to those layers.
+
+    The bottom layers stay frozen, so their output is computed once per text and training pays
+    only for the top layers: a few minutes on 2 cores instead of an hour for the whole encoder.
+    """
+
+    def __init__(self, k: int) -> None:
+        import copy
+
+        import torch
+
+        self.torch = torch
+        self.k = k
+        self.model = load_torch_model(None)
+        self.n_layers = len(self.model.encoder.layer)
+        self.top = copy.deepcopy(self.model.encoder.layer[self.n_layers - k :])
+        self.tokenizer = WindowTokenizer(model_dir(), Windowing())
+
+    def bottom_outputs(self, texts: list[str]) -> list:
+        """fp16 hidden states entering the top layers, one [tokens, 384] tensor per text (first window)."""
+        torch = self.torch
+        ids, owner = self.tokenizer.windows(texts)
+        first: dict[int, list[int]] = {}
+        for seq, o in zip(ids, owner, strict=True):
+            first.setdefault(o, seq)
+        seqs = [first[i] for i in range(len(texts))]
+        out: list = [None] * len(texts)
+        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+        t0 = time.time()
+        with torch.inference_mode():
+            for start in range(0, len(order), 64):
+                chunk = order[start : start + 64]
+                input_ids, mask = self._pad([seqs[i] for i in chunk])
+                h = self.model.embeddings(input_ids=input_ids, token_type_ids=torch.zeros_like(input_ids))
+                add = self._additive(mask)
+                for layer in self.model.encoder.layer[: self.n_layers - self.k]:
+                    h = layer(h, attention_mask=add)
+                for row, i in enumerate(chunk):
+                    out[i] = h[row, : len(seqs[i])].to(torch.float16).clone()
+                if start % 6400 == 0:
+                    print(f"  bottom {start}/{len(order)} {time.time() - t0:.0f}s", flush=True)
+        return out
+
+    def _pad(self, batch: list[list[int]]) -> tuple:
+        torch = self.torch
+        width = max(len(x) for x in batch)
+        input_ids = torch.zeros((len(batch), width), dtype=torch.int64)
+        mask = torch.zeros((len(batch), width), dtype=torch.int64)
+        for row, seq in enumerate(batch):
+            input_ids[row, : len(seq)] = torch.tensor(seq)
+            mask[row, : len(seq)] = 1
+        return input_ids, mask
+
+    def _additive(self, mask: Any) -> Any:
+        torch = self.torch
+        return (1.0 - mask[:, None, None, :].float()) * torch.finfo(torch.float32).min
+
+    def _batch(self, hidden: list, idx: list[int]) -> tuple:
+        torch = self.torch
+        width = max(hidden[i].shape[0] for i in idx)
+        h = torch.zeros((len(idx), width, hidden[idx[0]].shape[1]), dtype=torch.float32)
+        mask = torch.zeros((len(idx), width), dtype=torch.int64)
+        for row, i in enumerate(idx):
+            n = hidden[i].shape[0]
+            h[row, :n] = hidden[i].float()
+            mask[row, :n] = 1
+        return h, mask
+
+    def pooled(self, h: Any, mask: Any) -> Any:
+        torch = self.torch
+        add = self._additive(mask)
+        for layer in self.top:
+            h = layer(h, attention_mask=add)
+        weights = mask.unsqueeze(-1).float()
+        pooled = (h * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+        return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
+
+    def embed(self, hidden: list) -> np.ndarray:
+        torch = self.torch
+        self.top.eval()
+        out = np.zeros((len(hidden), 384), dtype=np.float32)
+        order = sorted(range(len(hidden)), key=lambda i: hidden[i].shape[0])
+        with torch.inference_mode():
+            for start in range(0, len(order), 128):
+                chunk = order[start : start + 128]
+                out[chunk] = self.pooled(*self._batch(hidden, chunk)).numpy()
+        return out
+
+    def train(
+        self,
+        hidden: list,
+        y: np.ndarray,
+        m: np.ndarray,
+        w: np.ndarray,
+        init: tuple[list, list],
+        *,
+        epochs: int,
+        seed: int,
+        lr: float,
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Joint training of the top layers and a head initialised from the frozen-encoder head."""
+        torch = self.torch
+        torch.manual_seed(seed)
+        weights, biases = init
+        linears = [torch.nn.Linear(wt.shape[0], wt.shape[1]) for wt in weights]
+        for lin, wt, bs in zip(linears, weights, biases, strict=True):
+            lin.weight.data = torch.from_numpy(wt.T.copy())
+            lin.bias.data = torch.from_numpy(bs.copy())
+        parts: list = []
+        for i, lin in enumerate(linears):
+            parts.append(lin)
+            if i < len(linears) - 1:
+                parts += [torch.nn.ReLU(), torch.nn.Dropout(0.2)]
+        head = torch.nn.Sequential(*parts)
+        opt = torch.optim.AdamW(
+            [{"params": self.top.parameters(), "lr": lr}, {"params": head.parameters(), "lr": 5e-4}],
+            weight_decay=1e-4,
+        )
+        pos = (y * m * w[:, None]).sum(0)
+        neg = ((1 - y) * m * w[:, None]).sum(0)
+        pos_weight = torch.tensor(np.clip(neg / np.maximum(pos, 1.0), 1.0, 50.0) ** 0.5, dtype=torch.float32)
+        loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight, reduction="none")
+        yt, mt, wt_ = (torch.from_numpy(a) for a in (y, m, w))
+        rng = np.random.default_rng(seed)
+        order = sorted(range(len(hidden)), key=lambda i: hidden[i].shape[0])
+        batches = [order[s : s + 32] for s in range(0, len(order), 32)]
+        self.top.train()
+        head.train()
+        t0 = time.time()
+        for epoch in range(epochs):
+            for step, b in enumerate(rng.permutation(len(batches))):
+                idx = batches[b]
+                h, mask = self._batch(hidden, idx)
+                opt.zero_grad()
+                logits = head(self.pooled(h, mask))
+                mm = mt[idx] * wt_[idx, None]
+                loss = (loss_fn(logits, yt[idx]) * mm).sum() / mt[idx].sum().clamp(min=1)
+                loss.backward()
+                opt.step()
+                if step % 200 == 0:
+                    print(f"  epoch {epoch} step {step}/{len(batches)} loss {loss.item():.4f} "
+                          f"{time.time() - t0:.0f}s", flush=True)  # fmt: skip
+        self.top.eval()
+        lin_out = [mod for mod in head if isinstance(mod, torch.nn.Linear)]
+        return (
+            [mod.weight.detach().numpy().T.copy() for mod in lin_out],
+            [mod.bias.detach().numpy().copy() for mod in lin_out],
+        )
+
+    def save_delta(self, path: Path) -> None:
+        """The tuned layers as fp16 arrays named like the base model's weights."""
+        arrays = {}
+        for j, layer in enumerate(self.top):
+            index = self.n_layers - self.k + j
+            for name, tensor in layer.state_dict().items():
+                arrays[f"encoder.layer.{index}.{name}"] = tensor.detach().numpy().astype(np.float16)
+        np.savez_compressed(path, **arrays)
+
+
+def train_lexical(
+    texts: list[str], y: np.ndarray, m: np.ndarray, w: np.ndarray, *, min_df: int, c: float, prune: float
+) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+    """Per-category logistic regression over binary word/bigram presence; weak weights pruned."""
+    from scipy.sparse import csr_matrix
+    from sklearn.linear_model import LogisticRegression
+
+    docs = [lexical_terms(t) for t in texts]
+    df: dict[str, int] = {}
+    for d in docs:
+        for term in d:
+            df[term] = df.get(term, 0) + 1
+    vocab = sorted(t for t, n in df.items() if n >= min_df)
+    index = {t: i for i, t in enumerate(vocab)}
+    indptr, indices = [0], []
+    for d in docs:
+        indices.extend(sorted(index[t] for t in d if t in index))
+        indptr.append(len(indices))
+    x = csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr), shape=(len(docs), len(vocab)))
+    weights = np.zeros((len(vocab), y.shape[1]), dtype=np.float32)
+    bias = np.zeros(y.shape[1], dtype=np.float32)
+    for j in range(y.shape[1]):
+        known = m[:, j] > 0
+        yj = y[known, j]
+        if len(np.unique(yj)) < 2:
+            continue
+        pos_w = min(50.0, (yj == 0).sum() / max(1, (yj == 1).sum())) ** 0.5
+        sw = w[known] * np.where(yj == 1, pos_w, 1.0)
+        lr = LogisticRegression(C=c, max_iter=2000, solver="liblinear").fit(x[known], yj, sample_weight=sw)
+        weights[:, j] = lr.coef_[0]
+        bias[j] = lr.intercept_[0]
+    keep = np.abs(weights).max(axis=1) >= prune
+    print(f"lexical: {len(vocab)} terms, {int(keep.sum())} kept", flush=True)
+    return tuple(t for t, k in zip(vocab, keep, strict=True) if k), weights[keep], bias
+
+
+def fit_stack(ze: np.ndarray, zl: np.ndarray | None, y: np.ndarray) -> tuple[float, float, float]:
+    """Calibration on validation: (embedding weight, intercept, lexical weight) per category."""
+    from sklearn.linear_model import LogisticRegression
+
+    if len(np.unique(y)) < 2:
+        return 1.0, 0.0, 0.0
+    feats = ze.reshape(-1, 1) if zl is None else np.stack([ze, zl], axis=1)
+    lr = LogisticRegression(C=1e4, max_iter=1000).fit(feats, y)
+    lex = float(lr.coef_[0, 1]) if zl is not None else 0.0
+    return float(lr.coef_[0, 0]), float(lr.intercept_[0]), lex
+
+
+def auprc(scores: np.ndarray, labels: np.ndarray) -> float:
+    from sklearn.metrics import average_precision_score
+
+    return float(average_precision_score(labels, scores)) if 0 < labels.sum() < len(labels) else float("nan")
+
+
+def evaluate(head: PromptHead, p: np.ndarray, rows: list[Row], y: np.ndarray, m: np.ndarray) -> dict:
+    """Per-category AUPRC (known labels) and per-source 'any' recall / FPR at 0.5, on the given rows."""
+    out: dict[str, dict] = {"category_auprc": {}, "sources": {}}
+    for j, cat in enumerate(head.categories):
+        known = m[:, j] > 0
+        out["category_auprc"][cat] = round(auprc(p[known, j], y[known, j]), 4)
+    anyp = p.max(1)
+    for src in sorted({r.source for r in rows}):
+        idx = np.asarray([r.source == src for r in rows])
+        unsafe = np.asarray([r.unsafe for r in rows])[idx]
+        flagged = anyp[idx] >= 0.5
+        out["sources"][src] = {
+            "n": int(idx.sum()),
+            "recall@0.5": round(float(flagged[unsafe].mean()), 4) if unsafe.any() else None,
+            "fpr@0.5": round(float(flagged[~unsafe].mean()), 4) if (~unsafe).any() else None,
+        }
+    return out
+
+
+def _first_meeting(
+    p: np.ndarray, y: np.ndarray, benign: np.ndarray, *, precision: float, fpr: float, lo: float
+) -> float:
+    for t in np.round(np.arange(lo, 0.96, 0.01), 2):
+        hit = p >= t
+        if not hit.any():
+            break
+        if y[hit].mean() >= precision and (hit[benign].mean() if benign.any() else 0.0) <= fpr:
+            return float(t)
+    return 0.95
+
+
+# Operating points per preset: (flag precision, flag benign-FPR cap, block precision, block benign-FPR cap).
+OPERATING_POINTS = {
+    "strict": (0.6, 0.003, 0.8, 0.001),
+    "default": (0.8, 0.001, 0.9, 0.0005),
+    "permissive": (0.9, 0.0005, 0.97, 0.0002),
+}
+
+
+def choose_thresholds(
+    p: np.ndarray, rows: list[Row], y: np.ndarray, m: np.ndarray
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Per preset and category, on *validation* rows: flag at the lowest score whose precision and
+    benign-T2I false-positive rate meet the preset's flag point, block likewise at its block point.
+    A category with fewer than 10 validation positives inherits its parent's thresholds."""
+    from moderation.taxonomy import PARENT, Category
+
+    benign_rows = np.asarray([r.source in T2I_BENIGN for r in rows])
+    presets: dict[str, dict[str, dict[str, float]]] = {}
+    for preset, (flag_prec, flag_fpr, block_prec, block_fpr) in OPERATING_POINTS.items():
+        out: dict[str, dict[str, float]] = {}
+        for j, cat in enumerate(HEAD_CATEGORIES):
+            known = m[:, j] > 0
+            if y[known, j].sum() < 10:
+                continue
+            pj, yj, bj = p[known, j], y[known, j], benign_rows[known]
+            flag = _first_meeting(pj, yj, bj, precision=flag_prec, fpr=flag_fpr, lo=0.2)
+            out[cat] = {"flag": flag, "block": _first_meeting(pj, yj, bj, precision=block_prec, fpr=block_fpr, lo=flag)}
+        for cat in HEAD_CATEGORIES:
+            if cat not in out:
+                parent = PARENT.get(Category(cat))
+                out[cat] = dict(out.get(parent.value if parent else "", {"flag": 0.5, "block": 0.7}))
+        presets[preset] = out
+    return presets
+
+
+def parse_args() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--head", choices=["lr", "mlp"], default="mlp")
+    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--source-cap", type=int, default=3000)
+    ap.add_argument("--no-general", action="store_true", help="T2I sets only (the narrow baseline)")
+    ap.add_argument("--no-written", action="store_true", help="leave out scripts/data/written_prompts.jsonl")
+    ap.add_argument("--no-lexical", action="store_true", help="sentence vectors only, no word/bigram model")
+    ap.add_argument("--lex-c", type=float, default=0.5, help="inverse L2 strength of the word/bigram model")
+    ap.add_argument("--finetune-top", type=int, default=0, help="also fine-tune the top N encoder layers")
+    ap.add_argument("--ft-epochs", type=int, default=1)
+    ap.add_argument("--ft-lr", type=float, default=5e-5)
+    ap.add_argument("--no-write", action="store_true", help="report only; do not overwrite the shipped head")
+    ap.add_argument("--out", type=Path, default=assets_dir())
+    ap.add_argument("--seed", type=int, default=SEED)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core box)")
+    return ap.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    rows = load_training_rows(general=not args.no_general, written=not args.no_written)
+    parts = {s: [r for r in rows if r.split == s] for s in ("train", "val", "test")}
+    print({k: len(v) for k, v in parts.items()}, flush=True)
+    encoder = MiniLMEncoder(backend="onnx")
+    xs = {s: embed_cached(encoder, [r.text for r in part], "base-" + export_key(None)) for s, part in parts.items()}
+    ys = {s: label_matrix(part) for s, part in parts.items()}
+
+    y, m = ys["train"]
+    w = source_weights(parts["train"], args.source_cap)
+    hidden = args.hidden if args.head == "mlp" else 0
+    t0 = time.time()
+    weights, biases = train_mlp(xs["train"], y, m, w, hidden=hidden, epochs=args.epochs, seed=args.seed)
+    print(f"trained {args.head} in {time.time() - t0:.1f}s", flush=True)
+    top = None
+    if args.finetune_top:
+        top = TopLayers(args.finetune_top)
+        hidden_in = {s: top.bottom_outputs([r.text for r in part]) for s, part in parts.items()}
+        t0 = time.time()
+        weights, biases = top.train(
+            hidden_in["train"], y, m, w, (weights, biases), epochs=args.ft_epochs, seed=args.seed, lr=args.ft_lr
+        )
+        print(f"fine-tuned top {args.finetune_top} layer(s) in {time.time() - t0:.0f}s", flush=True)
+        xs = {s: top.embed(h) for s, h in hidden_in.items()}
+
+    n = len(HEAD_CATEGORIES)
+    head = PromptHead(HEAD_CATEGORIES, tuple(weights), tuple(biases), np.ones(n), np.zeros(n), {"version": "raw"})
+    lex_fields: dict = {}
+    zl: dict[str, np.ndarray | None] = dict.fromkeys(parts)
+    if not args.no_lexical:
+        vocab, lw, lb = train_lexical([r.text for r in parts["train"]], y, m, w, min_df=3, c=args.lex_c, prune=0.02)
+        lex_fields = {"lex_vocab": vocab, "lex_weights": lw, "lex_bias": lb, "calib_lex": np.ones(n)}
+        lex_head = PromptHead(HEAD_CATEGORIES, head.weights, head.biases, np.zeros(n), np.zeros(n), {}, **lex_fields)
+        zl = {s: lex_head.lexical_logits([r.text for r in part]) for s, part in parts.items()}
+    ze_val = head.logits(xs["val"])
+    yv, mv = ys["val"]
+    stack = []
+    for j in range(n):
+        known = mv[:, j] > 0
+        zlj = zl["val"][known, j] if zl["val"] is not None else None
+        stack.append(fit_stack(ze_val[known, j], zlj, yv[known, j]))
+    if lex_fields:
+        lex_fields["calib_lex"] = np.asarray([c for _, _, c in stack], dtype=np.float32)
+    meta = build_meta(args, encoder, parts, hidden)
+    head = PromptHead(
+        HEAD_CATEGORIES, tuple(weights), tuple(biases),
+        np.asarray([a for a, _, _ in stack], dtype=np.float32), np.asarray([b for _, b, _ in stack], dtype=np.float32),
+        meta, **lex_fields,
+    )  # fmt: skip
+    probs = {s: head.probabilities(xs[s], zl[s]) for s in parts}
+    thresholds = choose_thresholds(probs["val"], parts["val"], *ys["val"])
+    report = {
+        "thresholds_from_val": thresholds,
+        "val": evaluate(head, probs["val"], parts["val"], *ys["val"]),
+        "test": evaluate(head, probs["test"], parts["test"], *ys["test"]),
+    }
+    print(json.dumps(report, indent=1))
+    if not args.no_write:
+        write(args.out, head, top, meta, report)
+
+
+def build_meta(args: argparse.Namespace, encoder: MiniLMEncoder, parts: dict[str, list[Row]], hidden: int) -> dict:
+    today = dt.date.today().isoformat()
+    tuned = f"-ft{args.finetune_top}" if args.finetune_top else ""
+    lexical = "" if args.no_lexical else "+lex"
+    return {
+        "version": f"minilm-l6{tuned}+{args.head}{hidden or ''}{lexical}-{today}",
+        "trained": today,
+        "seed": args.seed,
+        "head": args.head,
+        "hidden": hidden,
+        "epochs": args.epochs,
+        "source_cap": args.source_cap,
+        "general_sets": not args.no_general,
+        "written_prompts": not args.no_written,
+        "lexical": not args.no_lexical,
+        "lex_c": args.lex_c,
+        "max_tokens": encoder.windowing.max_tokens,
+        "encoder_delta": f"minilm_top{args.finetune_top}.npz" if args.finetune_top else None,
+        "finetune_top": args.finetune_top,
+        "ft_epochs": args.ft_epochs if args.finetune_top else 0,
+        "ft_lr": args.ft_lr if args.finetune_top else 0,
+        "rows": {k: len(v) for k, v in parts.items()},
+    }
+
+
+def write(out: Path, head: PromptHead, top: TopLayers | None, meta: dict, report: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    head.save(out / HEAD_FILE)
+    for stale in out.glob("minilm_top*.npz"):
+        stale.unlink()
+    if top is not None and meta["encoder_delta"]:
+        top.save_delta(out / meta["encoder_delta"])
+    (out / "prompt_head.metrics.json").write_text(json.dumps({"meta": meta, **report}, indent=1))
+    print(f"wrote {out / HEAD_FILE} ({(out / HEAD_FILE).stat().st_size} bytes)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""Embedding classifier: packaged head, onnxruntime and torch paths, evasion forms, harmless look-alikes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from structlog.testing import capture_logs
+
+from classifiers import minilm_encoder
+from classifiers.base import ClassifierLoadError
+from classifiers.embedding import HEAD_FILE, EmbeddingClassifier, PromptHead, assets_dir
+from moderation.normalise import normalise
+from moderation.policy import load_policy
+from moderation.taxonomy import ALL_CATEGORIES
+from moderation.types import Stage
+
+HARMLESS = ["a chicken breast on a plate", "a shooting star", "Michelangelo's David in a museum"]
+BENIGN_SCENE = (
+    "a quiet harbour town at golden hour, fishing boats with peeling blue paint, gulls over the pier, "
+    "stone cottages with flower boxes, an old lighthouse on the headland, children flying kites on the "
+    "beach, a bakery with fresh bread in the window, soft clouds, warm light, watercolor illustration, "
+) * 4
+
+
+@pytest.fixture(scope="module")
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("fw_cache")
+
+
+@pytest.fixture(scope="module")
+def clf(onnx_cache: Path) -> EmbeddingClassifier:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FLUXWARDEN_CACHE_DIR", str(onnx_cache))
+        return EmbeddingClassifier.from_options({"backend": "onnx", "threads": 2})
+
+
+@pytest.fixture(scope="module")
+def torch_clf() -> EmbeddingClassifier:
+    return EmbeddingClassifier.from_options({"backend": "torch", "threads": 2})
+
+
+@pytest.fixture(scope="module")
+def block_thresholds() -> dict[str, float]:
+    rules = load_policy("default").rules(Stage.PROMPT)
+    return {str(cat): rule.block for cat, rule in rules.items() if rule.block is not None}
+
+
+@pytest.fixture(scope="module")
+def flag_thresholds() -> dict[str, float]:
+    rules = load_policy("default").rules(Stage.PROMPT)
+    return {str(cat): min(t for t in (rule.flag, rule.block) if t is not None) for cat, rule in rules.items()
+            if rule.flag is not None or rule.block is not None}  # fmt: skip
+
+
+def test_packaged_head_covers_only_taxonomy_categories() -> None:
+    """The shipped head loads and every category it scores is a taxonomy category."""
+    head = PromptHead.load(assets_dir() / HEAD_FILE)
+    assert set(head.categories) <= {c.value for c in ALL_CATEGORIES}
+    assert head.version
+
+
+def test_head_round_trips_through_npz(tmp_path: Path) -> None:
+    """Saving and loading a head gives the same probabilities (plain arrays, no pickle)."""
+    head = PromptHead.load(assets_dir() / HEAD_FILE)
+    head.save(tmp_path / "h.npz")
+    again = PromptHead.load(tmp_path / "h.npz")
+    x = np.random.default_rng(0).normal(size=(4, head.weights[0].shape[0])).astype(np.float32)
+    np.testing.assert_allclose(head.probabilities(x), again.probabilities(x), rtol=1e-6)
+
+
+def test_one_result_per_prompt_in_order(clf: EmbeddingClassifier) -> None:
+    """A batch gives one result per prompt, in order, with the same scores as one-by-one calls."""
+    texts = ["a red bicycle", "naked woman having sex", "a bowl of fruit"]
+    batch = clf.classify([normalise(t) for t in texts])
+    singles = [clf.classify([normalise(t)])[0] for t in texts]
+    for b, s in zip(batch, singles, strict=True):
+        assert b.classifier == "embedding"
+        assert b.version == clf.version
+        assert b.scores == pytest.approx(s.scores, abs=1e-4)
+        assert all(0.0 <= v <= 1.0 for v in b.scores.values())
+
+
+def test_onnx_and_torch_paths_agree(clf: EmbeddingClassifier, torch_clf: EmbeddingClassifier) -> None:
+    """The onnxruntime graph and the torch model give the same scores (padding included)."""
+    texts = ["a cat", "a man stabbing another man in a dark alley, blood everywhere", BENIGN_SCENE]
+    assert clf.encoder.backend == "onnx"
+    assert torch_clf.encoder.backend == "torch"
+    a = clf.score_texts(texts)
+    b = torch_clf.score_texts(texts)
+    np.testing.assert_allclose(a, b, atol=1e-3)
+
+
+def test_onnx_export_is_cached(onnx_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second request for the same model key reuses the exported file instead of exporting again."""
+    monkeypatch.setenv("FLUXWARDEN_CACHE_DIR", str(onnx_cache))
+    first = minilm_encoder.export_onnx(None)
+    stamp = first.stat().st_mtime_ns
+    assert minilm_encoder.export_onnx(None) == first
+    assert first.stat().st_mtime_ns == stamp
+    assert first.parent == onnx_cache
+
+
+def test_onnx_failure_falls_back_to_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """If the ONNX path cannot start, 'auto' runs on torch and logs the event."""
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("onnxruntime unavailable")
+
+    monkeypatch.setattr(minilm_encoder._OnnxRunner, "__init__", broken)
+    with capture_logs() as logs:
+        fallback = EmbeddingClassifier.from_options({"backend": "auto"})
+    assert fallback.encoder.backend == "torch"
+    assert any(e["event"] == "embedding_onnx_unavailable" for e in logs)
+
+
+@pytest.mark.parametrize("text", HARMLESS)
+def test_harmless_reading_prompts_stay_under_flag_thresholds(
+    clf: EmbeddingClassifier, flag_thresholds: dict[str, float], text: str
+) -> None:
+    """Prompts with alarming words but harmless meaning score below every default flag threshold."""
+    (result,) = clf.classify([normalise(text)])
+    over = {c: s for c, s in result.scores.items() if s >= flag_thresholds.get(c, 1.1)}
+    assert over == {}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "n4k3d w0m4n h4v1ng s3x, p0rn",  # leetspeak
+        "nаkеd wоmаn hаving sеx, pоrn",  # Cyrillic look-alike letters
+        "a n a k e d woman having s e x",  # spaced letters
+        BENIGN_SCENE + "in the corner a naked couple having explicit sex on the sand, porn",  # buried phrase
+    ],
+    ids=["leetspeak", "homoglyphs", "spaced", "buried"],
+)
+def test_disguised_sexual_prompts_reach_block_threshold(
+    clf: EmbeddingClassifier, block_thresholds: dict[str, float], text: str
+) -> None:
+    """Disguised explicit prompts score at or above the default sexual block threshold."""
+    (result,) = clf.classify([normalise(text)])
+    assert result.scores["sexual"] >= block_thresholds["sexual"]
+
+
+def test_long_prompt_is_scored_past_the_first_window(clf: EmbeddingClassifier) -> None:
+    """A long prompt is cut into several token windows instead of being truncated."""
+    _, owner = clf.encoder.embed_windows([BENIGN_SCENE * 2])
+    assert len(owner) > 1
+
+
+def test_unknown_option_is_a_load_error() -> None:
+    """A misspelt option is reported, not ignored."""
+    with pytest.raises(ClassifierLoadError, match="unknown options"):
+        EmbeddingClassifier.from_options({"backnd": "onnx"})
+
+
+def test_unknown_backend_is_a_load_error() -> None:
+    """Only auto, onnx and torch are backends."""
+    with pytest.raises(ClassifierLoadError, match="backend"):
+        EmbeddingClassifier.from_options({"backend": "tensorrt"})
+
+
+def test_missing_head_file_is_a_load_error(tmp_path: Path) -> None:
+    """A head path that does not exist fails at load time with the path in the message."""
+    with pytest.raises(ClassifierLoadError, match="not found"):
+        EmbeddingClassifier.from_options({"head_path": str(tmp_path / "none.npz")})
