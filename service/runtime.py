@@ -142,7 +142,7 @@ class ServiceState:
         if self.settings.tiny_model:
             from moderation.testing import tiny_flux_pipeline
 
-            self.pipe = tiny_flux_pipeline(0, 8)  # seed 0, 4-level VAE like the real model
+            self.pipe = tiny_flux_pipeline(seed=0, vae_scale=8)  # a 4-level VAE like the real model
             self.model_id = TINY_MODEL_ID
         else:
             self.pipe = load_local_pipeline(
