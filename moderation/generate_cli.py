@@ -132,6 +132,10 @@ def generate(
         raise typer.Exit(EXIT_BLOCKED) from None
     except (InputError, UncheckableRequestError) as exc:
         raise _fail(str(exc)) from None
+    except Exception as exc:
+        if guarded.pipe_loaded:
+            raise  # a failure inside generation is a bug to see in full, not a one-line error
+        raise _fail(f"cannot load model {model}: {type(exc).__name__}: {exc}") from None
     finally:
         _close_audit(guarded)
     generation = {
@@ -170,24 +174,41 @@ def _build(
 ) -> ModeratedPipeline:
     """Policy, audit, pipeline and wrapper; every set-up failure becomes one line and exit 2."""
     from moderation.cli import load_policy_or_exit, open_audit
-    from moderation.pipeline import ModeratedPipeline, check_device, load_local_pipeline, parse_dtype
+    from moderation.pipeline import (
+        ModeratedPipeline,
+        check_device,
+        check_model_folder,
+        load_local_pipeline,
+        parse_dtype,
+    )
 
     policy = load_policy_or_exit(policy_ref)
     audit = open_audit(audit_dir, policy)
-    try:
+
+    def load() -> Any:
         if model == TINY_MODEL:
             from moderation.testing import tiny_flux_pipeline
 
-            if offload:
-                raise ValueError("--offload applies to real models, not the tiny one")
-            check_device(device)
             pipe = tiny_flux_pipeline(vae_scale=8).to(device)
             if dtype != DType.float32:
                 pipe.to(dtype=parse_dtype(dtype))
         else:
             pipe = load_local_pipeline(model, device=device, torch_dtype=dtype, offload=offload)
         pipe.set_progress_bar_config(disable=True)
-        return ModeratedPipeline(pipe, policy, audit=audit, embedding_device=embedding_device)
+        return pipe
+
+    try:
+        # Everything that can be checked without loading the model is checked now, so that a
+        # bad option fails at once; the model itself loads only once the prompt has passed.
+        check_device(device)
+        parse_dtype(dtype)
+        if model == TINY_MODEL and offload:
+            raise ValueError("--offload applies to real models, not the tiny one")
+        if model != TINY_MODEL:
+            check_model_folder(model)
+            if offload and device != "cuda":
+                raise ValueError("--offload moves modules to the GPU while they run: it needs --device cuda")
+        return ModeratedPipeline.lazy(load, policy, audit=audit, embedding_device=embedding_device)
     except (OSError, ValueError, RuntimeError) as exc:
         raise _fail(str(exc)) from None
 

@@ -10,8 +10,9 @@ latent output. Every other argument reaches the wrapped pipeline untouched.
 from __future__ import annotations
 
 import os
+import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -158,7 +159,9 @@ class ModeratedPipeline:
         `embedding_device="cuda"` builds the prompt embedding model on the GPU; every other
         moderation model stays on the CPU so that it never competes with the generator for memory.
         """
-        self.pipe = pipe
+        self._pipe = pipe
+        self._loader: Callable[[], Any] | None = None
+        self._load_lock = threading.Lock()
         if isinstance(policy, Moderator):
             if audit is not None or classifiers or embedding_device != "cpu":
                 raise ValueError("give audit, classifiers and embedding_device to the Moderator, not beside it")
@@ -169,6 +172,33 @@ class ModeratedPipeline:
             if embedding_device != "cpu":
                 overrides.update(_embedding_on(resolved, embedding_device, overrides))
             self.moderator = Moderator(resolved, audit=audit, classifiers=overrides)
+
+    @classmethod
+    def lazy(
+        cls, loader: Callable[[], Any], policy: str | Path | Policy | Moderator = "default", **kwargs: Any
+    ) -> ModeratedPipeline:
+        """Wrap a pipeline that is loaded only when the first prompt passes its checks.
+
+        Loading FLUX takes minutes and tens of gigabytes; a request that is refused at the prompt
+        stage (the CLI's one-shot `generate`, say) should cost neither.
+        """
+        guarded = cls(None, policy, **kwargs)
+        guarded._loader = loader
+        return guarded
+
+    @property
+    def pipe(self) -> Any:
+        """The wrapped pipeline, loaded now if it was given as a loader."""
+        with self._load_lock:
+            if self._pipe is None:
+                if self._loader is None:
+                    raise ValueError("ModeratedPipeline has no pipeline: pass one, or use ModeratedPipeline.lazy")
+                self._pipe = self._loader()
+            return self._pipe
+
+    @property
+    def pipe_loaded(self) -> bool:
+        return self._pipe is not None
 
     @property
     def policy(self) -> Policy:
@@ -488,14 +518,7 @@ def load_local_pipeline(
     """A diffusers pipeline from a local folder; never touches the network."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    folder = Path(path)
-    if not folder.is_dir():
-        raise FileNotFoundError(
-            f"{folder}: no such model folder. fluxwarden never downloads models: give a local diffusers "
-            "folder (one with model_index.json, e.g. a save_pretrained output or a downloaded snapshot)"
-        )
-    if not (folder / "model_index.json").is_file():
-        raise FileNotFoundError(f"{folder}: not a diffusers pipeline folder (model_index.json is missing)")
+    folder = check_model_folder(path)
     check_device(device)
     if offload and not device.startswith("cuda"):
         raise ValueError("offload=True moves modules to the GPU while they run: it needs device='cuda'")
@@ -512,6 +535,19 @@ def load_local_pipeline(
     else:
         pipe.to(device)
     return pipe
+
+
+def check_model_folder(path: str | Path) -> Path:
+    """`path` if it is a local diffusers pipeline folder, else FileNotFoundError saying what to give."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"{folder}: no such model folder. fluxwarden never downloads models: give a local diffusers "
+            "folder (one with model_index.json, e.g. a save_pretrained output or a downloaded snapshot)"
+        )
+    if not (folder / "model_index.json").is_file():
+        raise FileNotFoundError(f"{folder}: not a diffusers pipeline folder (model_index.json is missing)")
+    return folder
 
 
 def check_device(device: str) -> None:

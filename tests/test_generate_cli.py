@@ -153,3 +153,23 @@ def test_local_model_folder_is_used(tmp_path: Path, rules_file: str) -> None:
     result = _run(*args, "--out", str(out), *SMALL)
     assert result.exit_code == 0, result.output
     assert _sidecars(out)[0]["generation"]["model"] == "tiny-flux"
+
+
+def test_blocked_prompt_never_loads_the_model(tmp_path: Path, rules_file: str) -> None:
+    """A blocked prompt is refused before the model folder is even read (exit 1, not a load error)."""
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "model_index.json").write_text("{}")
+    args = ["a nude woman on a beach", "--model", str(broken), "--policy", rules_file, "--out", str(tmp_path)]
+    assert _run(*args, *SMALL).exit_code == 1
+
+
+def test_unloadable_model_is_a_clear_error(tmp_path: Path, rules_file: str) -> None:
+    """A model folder that cannot be loaded exits 2 with a one-line reason."""
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "model_index.json").write_text("{}")
+    args = ["a lighthouse", "--model", str(broken), "--policy", rules_file, "--out", str(tmp_path / "out")]
+    result = _run(*args, *SMALL)
+    assert result.exit_code == 2
+    assert "cannot load model" in result.stderr

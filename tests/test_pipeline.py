@@ -367,3 +367,20 @@ def test_offload_on_cpu_is_refused(tmp_path: Path, blur: Moderator) -> None:
     tiny_flux_pipeline().save_pretrained(tmp_path)
     with pytest.raises(ValueError, match="offload"):
         ModeratedPipeline.from_pretrained(tmp_path, policy=blur, offload=True)
+
+
+def test_lazy_pipeline_is_not_loaded_for_a_blocked_prompt(blur: Moderator) -> None:
+    """ModeratedPipeline.lazy loads the model only once a prompt passes, and only once."""
+    loads: list[int] = []
+
+    def loader() -> Any:
+        loads.append(1)
+        return _quiet(tiny_flux_pipeline())
+
+    guarded = ModeratedPipeline.lazy(loader, blur)
+    with pytest.raises(PromptBlockedError):
+        guarded(UNSAFE, **CALL)
+    assert loads == []
+    guarded(BENIGN, **CALL)
+    guarded(BENIGN, **CALL)
+    assert loads == [1]
