@@ -260,6 +260,7 @@ class AuditLog:
 
     def _open(self, segment: Segment) -> None:
         if self._fd is not None:
+            self._flush()
             os.close(self._fd)
         self._fd = os.open(segment.path, os.O_WRONLY | os.O_APPEND)
         self._segment = segment
@@ -270,6 +271,7 @@ class AuditLog:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o640)
         fsync_dir(self.directory)
         if self._fd is not None:
+            self._flush()  # the old segment's unsynced tail is synced before its handle goes
             os.close(self._fd)
         self._fd, self._segment, self._offset = fd, parse_segment(path), 0
         log.debug("audit_segment_opened", segment=path.name, seq=self._seq + 1)
