@@ -384,3 +384,11 @@ def test_lazy_pipeline_is_not_loaded_for_a_blocked_prompt(blur: Moderator) -> No
     guarded(BENIGN, **CALL)
     guarded(BENIGN, **CALL)
     assert loads == [1]
+
+
+def test_bfloat16_pipeline_keeps_dtype_through_moderation(blur: Moderator) -> None:
+    """A bfloat16 pipeline (as on a GPU) gets its pt images back in bfloat16, with the blur applied."""
+    pipe = _quiet(tiny_flux_pipeline().to(dtype=torch.bfloat16))
+    result = ModeratedPipeline(pipe, blur)(BENIGN, num_images_per_prompt=2, output_type="pt", **CALL)
+    assert result.images.dtype == torch.bfloat16
+    assert [d.action for d in result.image_decisions] == [Action.ALLOW, Action.BLUR]
