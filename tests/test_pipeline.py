@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -392,3 +393,17 @@ def test_bfloat16_pipeline_keeps_dtype_through_moderation(blur: Moderator) -> No
     result = ModeratedPipeline(pipe, blur)(BENIGN, num_images_per_prompt=2, output_type="pt", **CALL)
     assert result.images.dtype == torch.bfloat16
     assert [d.action for d in result.image_decisions] == [Action.ALLOW, Action.BLUR]
+
+
+def test_audit_log_records_every_decision_of_the_request(flux: Any, tmp_path: Path) -> None:
+    """With an audit log, the prompt and each image decision are written under the request's id."""
+    from audit import open_log
+
+    log = open_log(tmp_path)
+    try:
+        result = ModeratedPipeline(flux, standin_policy(), audit=log)(BENIGN, num_images_per_prompt=2, **CALL)
+    finally:
+        log.close()
+    events = [json.loads(line) for path in tmp_path.glob("segment-*.jsonl") for line in path.read_text().splitlines()]
+    mine = [e for e in events if e.get("request_id") == result.request_id]
+    assert tuple(e["decision_id"] for e in mine) == result.decision_ids
