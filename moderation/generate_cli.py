@@ -69,20 +69,20 @@ def generate(
     num_images: Annotated[int, typer.Option("-n", "--num-images", min=1, max=16, help="Images to generate.")] = 1,
     size: Annotated[str, typer.Option("--size", help="WIDTHxHEIGHT in pixels, multiples of 16.")] = "1024x1024",
     steps: Annotated[
-        int | None, typer.Option("--steps", min=1, max=200, help="Denoising steps [default: the model's; tiny: 2].")
+        int | None, typer.Option("--steps", min=1, max=200, help="Denoising steps (default: the model's; tiny: 2).")
     ] = None,
     guidance: Annotated[
-        float | None, typer.Option("--guidance", min=0.0, max=50.0, help="Guidance scale [default: the model's].")
+        float | None, typer.Option("--guidance", min=0.0, max=50.0, help="Guidance scale (default: the model's).")
     ] = None,
     seed: Annotated[
-        int | None, typer.Option("--seed", min=0, help="Random seed [default: a fresh one, recorded].")
+        int | None, typer.Option("--seed", min=0, help="Random seed (default: a fresh one, recorded).")
     ] = None,
     out: Annotated[Path, typer.Option("--out", "-o", file_okay=False, help="Directory for PNGs and sidecars.")] = Path(
         "out"
     ),
     device: Annotated[Device, typer.Option("--device", help="Where the generator runs.")] = Device.cpu,
     dtype: Annotated[
-        DType | None, typer.Option("--dtype", help="Generator weights [default: bfloat16 on cuda, float32 on cpu].")
+        DType | None, typer.Option("--dtype", help="Generator weights (default: bfloat16 on cuda, float32 on cpu).")
     ] = None,
     embedding_device: Annotated[
         Device, typer.Option("--embedding-device", help="Where the prompt embedding model runs (others stay on CPU).")
