@@ -15,7 +15,7 @@ from moderation.types import Decision
 from service.codec import decode_image_data
 from service.deps import PrincipalDep, StateDep
 from service.errors import APIError
-from service.routes_openai import _check_images, json_response
+from service.routes_openai import check_image_bytes, json_response
 from service.schemas import CheckImageJSON, CheckPromptRequest, Health, PolicyResponse
 
 router = APIRouter(tags=["native"])
@@ -96,7 +96,7 @@ async def check_image(request: Request, principal: PrincipalDep, state: StateDep
     if prompt is not None:
         text = state.validate_text(prompt, runtime, "prompt")
         [prompt_decision] = await state.check_prompts(runtime, [text], principal)
-    [decision] = await _check_images(state, runtime, [image], principal, prompt_decision)
+    [decision] = await check_image_bytes(state, runtime, [image], principal, prompt_decision)
     return json_response(decision)
 
 

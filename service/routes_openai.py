@@ -15,6 +15,7 @@ from fastapi.responses import Response
 from moderation.moderator import InputError
 from moderation.taxonomy import OPENAI_CATEGORIES, Category
 from moderation.types import Action, Decision, most_severe
+from service.auth import Principal
 from service.codec import decode_image_data, encode_b64
 from service.deps import PrincipalDep, StateDep
 from service.errors import APIError
@@ -141,7 +142,7 @@ async def create_moderation(body: ModerationRequest, principal: PrincipalDep, st
             else:
                 images.append(value)
     text_decisions = await state.check_prompts(runtime, texts, principal) if texts else []
-    image_decisions = await _check_images(state, runtime, images, principal) if images else []
+    image_decisions = await check_image_bytes(state, runtime, images, principal) if images else []
     text_iter, image_iter = iter(text_decisions), iter(image_decisions)
     results = [
         moderation_result([(kind, next(text_iter) if kind == "text" else next(image_iter)) for kind, _ in group])
@@ -158,9 +159,10 @@ async def create_moderation(body: ModerationRequest, principal: PrincipalDep, st
     )
 
 
-async def _check_images(
-    state: ServiceState, runtime: PolicyRuntime, images: list[bytes], principal: Any, prompt: Decision | None = None
+async def check_image_bytes(
+    state: ServiceState, runtime: PolicyRuntime, images: list[bytes], principal: Principal, prompt: Decision | None = None
 ) -> list[Decision]:
+    """Image decisions from the pool (decoding included), counted in the metrics."""
     context = principal.audit_context() if runtime.moderator.audit is not None else None
     start = time.perf_counter()
     decisions: list[Decision] = await state.run_blocking(
@@ -296,7 +298,9 @@ def _render(output: Any, fmt: str) -> tuple[list[ImageReport], list[ImageData]]:
     return reports, data
 
 
-def _record_generation(state: ServiceState, runtime: PolicyRuntime, principal: Any, output: Any, params: dict) -> None:
+def _record_generation(
+    state: ServiceState, runtime: PolicyRuntime, principal: Principal, output: Any, params: dict[str, Any]
+) -> None:
     from audit import record_generation
 
     decisions = output.image_decisions
