@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -37,6 +38,10 @@ def create_app(settings: Settings | None = None, *, classifiers: Mapping[str, An
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(state.load)
+        # Models are hundreds of thousands of long-lived objects: move them out of the collector's
+        # view so that full collections (pauses in the request path) only scan per-request garbage.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
