@@ -217,6 +217,9 @@ class _OnnxRunner:
         opts.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
+        # Idle worker threads otherwise spin for a while after each run: on a small host that burns the
+        # cores concurrent requests need (measured on 2 cores: 10.9 -> 6.8 ms CPU per single-prompt check).
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
     def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
