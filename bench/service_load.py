@@ -208,7 +208,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="Target a running server instead of starting one.")
     parser.add_argument("--api-key", help="Bearer key for --url servers with auth.")
-    parser.add_argument("--concurrency", default="1,8,32", help="Comma-separated concurrency levels.")
+    parser.add_argument("--concurrency", default="1,8,16,32", help="Comma-separated concurrency levels.")
     parser.add_argument("--phase-seconds", type=float, default=20.0, help="Measured seconds per level.")
     parser.add_argument("--duration", type=float, default=300.0, help="Sustained run (s) before measuring RSS.")
     parser.add_argument("--sustained-concurrency", type=int, default=32)
