@@ -118,7 +118,7 @@ def test_mistral_tokenizer_applies_a_chat_template() -> None:
     assert text == ["[USER]hi[/USER]"]
 
 
-def test_vae_scale_factor_8_matches_the_real_model(flux) -> None:
+def test_vae_scale_8_matches_the_real_model() -> None:
     """The 8x VAE variant has FLUX's real latent downscale and renders 1024x1024."""
     pipe = tiny_flux_pipeline(vae_scale=8)
     assert pipe.vae_scale_factor == 8
@@ -126,7 +126,7 @@ def test_vae_scale_factor_8_matches_the_real_model(flux) -> None:
     assert images.shape == (1, 1024, 1024, 3)
 
 
-def test_unsupported_vae_scale_factor_is_refused() -> None:
+def test_unsupported_vae_scale_is_refused() -> None:
     """A VAE scale factor that is not a power of two up to 8 raises a clear ValueError."""
     with pytest.raises(ValueError, match="vae_scale"):
         tiny_flux_pipeline(vae_scale=3)
