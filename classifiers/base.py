@@ -14,7 +14,6 @@ from moderation.types import ClassifierResult, Stage
 
 if TYPE_CHECKING:
     from moderation.images import LoadedImage
-
     from moderation.normalise import NormalisedText
 
 

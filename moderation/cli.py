@@ -51,9 +51,11 @@ def _root(
 def _mount() -> None:
     """Commands that live beside their packages; their modules import nothing heavy at top level."""
     from audit.cli import app as audit_app
+    from moderation.generate_cli import generate
     from moderation.image_cli import check_image
 
     check_app.command("image")(check_image)
+    app.command("generate")(generate)
     app.add_typer(audit_app, name="audit")
 
 

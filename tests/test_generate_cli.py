@@ -55,7 +55,7 @@ def test_generate_writes_png_and_decision_on_a_fresh_checkout(tmp_path: Path) ->
     """The README command, run as a process with the default policy, writes one PNG and its decision JSON."""
     out = tmp_path / "out"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "moderation.generate_cli", "a lighthouse at dawn", "--model", "tiny"]
+    cmd = [sys.executable, "-m", "moderation.cli", "generate", "a lighthouse at dawn", "--model", "tiny"]
     proc = subprocess.run(
         [*cmd, "--out", str(out), *SMALL], capture_output=True, text=True, cwd=REPO, env=env, timeout=240
     )
