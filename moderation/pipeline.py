@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -234,6 +235,7 @@ class ModeratedPipeline:
         `return_dict=False`, like diffusers' safety-checked pipelines.
         """
         request_id = f"req_{uuid.uuid4().hex}"
+        started = time.perf_counter()
         kwargs = {"prompt": prompt, **kwargs}
         return_dict = kwargs.pop("return_dict", True)
         output_type = kwargs.get("output_type") or "pil"
@@ -262,6 +264,7 @@ class ModeratedPipeline:
             log.info(
                 "prompt_blocked", request_id=request_id, prompts=batch, decision_ids=[d.id for d in prompt_decisions]
             )
+            self._record_request(request_id, kwargs, prompt_decisions, (), started)
             raise PromptBlockedError(prompt_decisions)
 
         per_prompt = int(kwargs.get("num_images_per_prompt") or 1)
@@ -287,6 +290,7 @@ class ModeratedPipeline:
             context=image_context or None,
         )
         images, detected, delivered = self._render(generated, pil_images, decisions, output_type)
+        self._record_request(request_id, call_kwargs, prompt_decisions, decisions, started)
         for decision in decisions:
             if decision.flagged:
                 log.info(
@@ -308,6 +312,42 @@ class ModeratedPipeline:
             prompt_checks=tuple(checks),
             negative_prompt_checks=tuple(negative_checks),
             request_id=request_id,
+        )
+
+    def _record_request(
+        self,
+        request_id: str,
+        call_kwargs: Mapping[str, Any],
+        prompts: Sequence[Decision],
+        images: Sequence[Decision],
+        started: float,
+    ) -> None:
+        """One audit summary per request (blocked ones too): model, seed, size, outcome, decision ids."""
+        sink = self.moderator.audit
+        if sink is None:
+            return
+        import audit
+
+        info = _generation_info(call_kwargs, len(images), prompts)
+        generator = call_kwargs.get("generator")
+        seed = generator.initial_seed() if hasattr(generator, "initial_seed") else None
+        config = getattr(self.pipe, "config", None)
+        model_id = getattr(config, "_name_or_path", None) or type(self.pipe).__name__
+        delivered = [d for d in images if d.allowed]
+        if images:
+            action = "allow" if delivered else "block"
+        else:
+            action = "block" if prompts and not any(d.allowed for d in prompts) else "allow"
+        latency = round((time.perf_counter() - started) * 1000, 3)
+        info |= {"model_id": str(model_id), "seed": seed, "image_decision_ids": tuple(d.id for d in images)}
+        audit.record_generation(
+            sink,
+            info,
+            action=action,
+            allowed=action != "block",
+            policy={"id": self.policy.id, "version": self.policy.version, "sha256": self.policy.sha256},
+            request_id=request_id,
+            latency_ms=latency,
         )
 
     # --- stages -------------------------------------------------------------------------------

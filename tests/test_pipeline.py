@@ -406,4 +406,23 @@ def test_audit_log_records_every_decision_of_the_request(flux: Any, tmp_path: Pa
         log.close()
     events = [json.loads(line) for path in tmp_path.glob("segment-*.jsonl") for line in path.read_text().splitlines()]
     mine = [e for e in events if e.get("request_id") == result.request_id]
-    assert tuple(e["decision_id"] for e in mine) == result.decision_ids
+    assert tuple(e["decision_id"] for e in mine if e["kind"] == "decision") == result.decision_ids
+
+
+def test_audit_log_summarises_each_request(flux: Any, tmp_path: Path) -> None:
+    """Each request, blocked ones included, leaves one generation summary naming its decisions and seed."""
+    from audit import open_log
+
+    log = open_log(tmp_path)
+    try:
+        guarded = ModeratedPipeline(flux, standin_policy(), audit=log)
+        result = guarded(BENIGN, generator=torch.Generator().manual_seed(7), **CALL)
+        with pytest.raises(PromptBlockedError):
+            guarded("a nude woman on a bed", **CALL)
+    finally:
+        log.close()
+    events = [json.loads(line) for path in tmp_path.glob("segment-*.jsonl") for line in path.read_text().splitlines()]
+    summaries = [e for e in events if e["kind"] == "generation"]
+    assert [s["action"] for s in summaries] == ["allow", "block"]
+    assert summaries[0]["generation"]["seed"] == 7
+    assert summaries[0]["generation"]["image_decision_ids"] == [d.id for d in result.image_decisions]
