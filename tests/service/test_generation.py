@@ -145,3 +145,19 @@ def test_returned_images_are_png_without_metadata(gen_server: LiveServer) -> Non
     """b64_json holds a PNG (the default output_format)."""
     data = base64.b64decode(_generate(gen_server, seed=4).json()["data"][0]["b64_json"])
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_check_image_with_a_minors_prompt_applies_the_minors_rule(
+    gen_server: LiveServer, standin_scores: ImageScoresStandIn
+) -> None:
+    """Mild nudity only flags an image alone, but blocks it when its prompt mentions a child."""
+    from tests.service.conftest import landscape_png
+
+    standin_scores.scores = [0.25]
+    files = {"image": ("x.png", landscape_png(64), "image/png")}
+    alone = httpx.post(f"{gen_server.url}/v1/check/image", files=files).json()
+    with_prompt = httpx.post(
+        f"{gen_server.url}/v1/check/image", files=files, data={"prompt": "a young child playing on the beach"}
+    ).json()
+    assert (alone["action"], with_prompt["action"]) == ("flag", "block")
+    assert any(r["code"] == "minors_rule" for r in with_prompt["reasons"])
