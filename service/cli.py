@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from service.settings import Settings
 
 EXIT_ERROR = 2
 
@@ -64,6 +67,7 @@ def serve(  # noqa: PLR0917 - typer maps each parameter to an option
     except UnsafeBindError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_ERROR) from None
+    _check_policies(settings)
     for warning in warnings:
         typer.echo(f"warning: {warning}", err=True)
     if settings.tiny_model:
@@ -86,6 +90,22 @@ def serve(  # noqa: PLR0917 - typer maps each parameter to an option
         access_log=settings.access_log,
         log_level="info",
     )
+
+
+def _check_policies(settings: Settings) -> None:
+    """Every tenant's policy loads, or exit 2 with file:line:col problems before starting a server."""
+    from moderation.policy import PolicyError, load_policy
+
+    failed = False
+    for ref in dict.fromkeys(settings.policy_refs().values()):
+        try:
+            load_policy(settings.resolve_policy(ref))
+        except PolicyError as exc:
+            failed = True
+            for problem in exc.problems:
+                typer.echo(problem, err=True)
+    if failed:
+        raise typer.Exit(EXIT_ERROR)
 
 
 def serve_key(

@@ -73,7 +73,7 @@ class ServiceState:
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         start = time.perf_counter()
         refs = self.settings.policy_refs()
-        policies = {ref: load_policy(self._resolve(ref)) for ref in dict.fromkeys(refs.values())}
+        policies = {ref: load_policy(self.settings.resolve_policy(ref)) for ref in dict.fromkeys(refs.values())}
         self.audit = self._open_audit(policies.values())
         for ref, policy in policies.items():
             moderator = Moderator(policy, audit=self.audit, classifiers=self._classifiers)
@@ -114,14 +114,6 @@ class ServiceState:
         for name, error in failed.items():
             log.error("classifier_unavailable", classifier=name, error=error, effect="its checks fail closed (block)")
         self.loaded = True
-
-    def _resolve(self, ref: str) -> str:
-        """A relative policy path in the config file is relative to that file."""
-        config = self.settings.config
-        is_path = "/" in ref or ref.endswith((".yaml", ".yml"))
-        if config is not None and is_path and not Path(ref).is_absolute():
-            return str(Path(config).parent / ref)
-        return ref
 
     def _open_audit(self, policies: Any) -> Any:
         required = [p.id for p in policies if p.audit.required]

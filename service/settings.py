@@ -156,6 +156,13 @@ class Settings(BaseSettings):
             refs[name] = tenant.policy or self.policy
         return refs
 
+    def resolve_policy(self, ref: str) -> str:
+        """A relative policy path written in the config file is relative to that file."""
+        is_path = "/" in ref or ref.endswith((".yaml", ".yml"))
+        if self.config is not None and is_path and not Path(ref).is_absolute():
+            return str(Path(self.config).parent / ref)
+        return ref
+
 
 def is_loopback(host: str) -> bool:
     if host == "localhost":

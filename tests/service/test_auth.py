@@ -107,3 +107,13 @@ def test_serve_key_prints_a_key_and_its_digest() -> None:
     assert result.exit_code == 0
     key = next(line.split(": ", 1)[1] for line in result.output.splitlines() if line.startswith("key (shown once)"))
     assert hash_key(key) in result.output
+
+
+def test_serve_refuses_a_broken_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`serve --policy broken.yaml` prints file:line problems and exits 2 before starting anything."""
+    monkeypatch.delenv("FLUXWARDEN_CONFIG", raising=False)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("id: broken\nprompt:\n  categories:\n    sexual: {flag: 2}\n")
+    result = CliRunner().invoke(service_cli, ["serve", "--policy", str(broken), "--model", "none"])
+    assert result.exit_code == 2
+    assert "broken.yaml:" in result.output
