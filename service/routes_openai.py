@@ -136,7 +136,7 @@ async def create_moderation(body: ModerationRequest, principal: PrincipalDep, st
     images: list[bytes] = []
     for g, group in enumerate(groups):
         for p, (kind, value) in enumerate(group):
-            label = "input" if single else (f"input[{g}]" if len(group) == 1 and kind == "text" else f"input[{p}]")
+            label = "input" if single else f"input[{g if len(groups) > 1 else p}]"
             if kind == "text":
                 texts.append(state.validate_text(value, runtime, label))
             else:

@@ -100,3 +100,10 @@ def test_generation_disabled_is_503(rules_client: TestClient) -> None:
     response = rules_client.post("/v1/images/generations", json={"prompt": "a cat"})
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "generation_disabled"
+
+
+def test_invalid_item_of_a_list_is_named_by_index(rules_client: TestClient) -> None:
+    """An empty string inside a list input is refused naming its position."""
+    error = _error(rules_client.post("/v1/moderations", json={"input": ["a cat", "  "]}))
+    assert error["param"] == "input[1]"
+    assert "empty" in error["message"]
