@@ -52,7 +52,7 @@ class BodyTooLargeError(HTTPException):
     """
 
     def __init__(self, max_bytes: int) -> None:
-        super().__init__(413, f"request body is over {max_bytes} bytes; this server accepts at most {max_bytes}")
+        super().__init__(413, f"request body is larger than this server accepts ({max_bytes} bytes at most)")
 
 
 class BodySizeLimitMiddleware:
@@ -104,7 +104,7 @@ class BodySizeLimitMiddleware:
                 await self._refuse(send, 413, str(exc.detail))
 
     def _message(self, size: int) -> str:
-        return f"request body is {size} bytes or more; this server accepts at most {self.max_bytes}"
+        return f"request body is {size} bytes; this server accepts at most {self.max_bytes}"
 
     async def _refuse(self, send: Send, status: int, message: str) -> None:
         if self.metrics is not None:
