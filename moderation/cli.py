@@ -53,9 +53,12 @@ def _mount() -> None:
     from audit.cli import app as audit_app
     from moderation.generate_cli import generate
     from moderation.image_cli import check_image
+    from service.cli import serve, serve_key
 
     check_app.command("image")(check_image)
     app.command("generate")(generate)
+    app.command("serve")(serve)
+    app.command("serve-key")(serve_key)
     app.add_typer(audit_app, name="audit")
 
 
