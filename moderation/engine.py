@@ -18,6 +18,8 @@ from moderation.types import Action, ClassifierResult, Decision, Evidence, Reaso
 MINORS_CUE_FLOOR = 0.5
 # Image stage, after a minors cue: a sexual (nudity) score at or above this blocks.
 MINORS_NUDITY_FLOOR = 0.15
+# ... and a suggestive signal (covered parts) at or above this is flagged for review.
+MINORS_SUGGESTIVE_FLOOR = 0.5
 
 _CATEGORIES = frozenset(c.value for c in Category)
 _SIGNALS = frozenset(s.value for s in Signal)
@@ -127,12 +129,12 @@ def evaluate(
             )
         )
 
-    if (
+    minor_cue = (
         stage is Stage.IMAGE
         and prompt_decision is not None
         and prompt_decision.signals.get(Signal.MINORS, 0.0) >= MINORS_CUE_FLOOR
-        and scores.get(Category.SEXUAL, 0.0) >= MINORS_NUDITY_FLOOR
-    ):
+    )
+    if minor_cue and scores.get(Category.SEXUAL, 0.0) >= MINORS_NUDITY_FLOOR:
         actions.append(Action.BLOCK)
         if Category.SEXUAL_MINORS.value not in triggered:
             triggered.append(Category.SEXUAL_MINORS.value)
@@ -144,6 +146,18 @@ def evaluate(
                 score=scores[Category.SEXUAL],
                 threshold=MINORS_NUDITY_FLOOR,
                 message="nudity in an image whose prompt mentions a minor",
+            )
+        )
+    elif minor_cue and signals.get(Signal.SUGGESTIVE, 0.0) >= MINORS_SUGGESTIVE_FLOOR:
+        actions.append(Action.FLAG)  # covered body parts are not nudity, but a person should look
+        reasons.append(
+            Reason(
+                code="minors_rule",
+                category=Category.SEXUAL_MINORS.value,
+                action=Action.FLAG,
+                score=signals[Signal.SUGGESTIVE],
+                threshold=MINORS_SUGGESTIVE_FLOOR,
+                message="suggestive image (covered body parts) whose prompt mentions a minor",
             )
         )
 

@@ -38,6 +38,11 @@ _CONTROL_CHARS = frozenset(chr(c) for c in range(32) if chr(c) not in "\t\n\r") 
 _AUDIT_CONTEXT = frozenset({"request_id", "tenant", "key_id", "generation"})
 
 
+# `timeout_s` in a policy covers a classifier call on up to this many inputs.
+PROMPT_BATCH_UNIT = 64
+IMAGE_BATCH_UNIT = 8
+
+
 class InputError(ValueError):
     """Input the moderator refuses to evaluate (empty, too long, control characters, bad image)."""
 
@@ -88,7 +93,9 @@ class _StageRunner:
 
     def run(self, batch: Sequence[Any]) -> list[list[ClassifierResult]]:
         """Per input, one result per configured classifier (errors included)."""
-        timeout = self.policy.prompt.timeout_s if self.stage is Stage.PROMPT else self.policy.image.timeout_s
+        base = self.policy.prompt.timeout_s if self.stage is Stage.PROMPT else self.policy.image.timeout_s
+        unit = PROMPT_BATCH_UNIT if self.stage is Stage.PROMPT else IMAGE_BATCH_UNIT
+        timeout = base * max(1.0, len(batch) / unit)  # the limit is per `unit` inputs: big batches get more time
         futures = []
         for name, clf, load_error in self.classifiers():
             if clf is None:

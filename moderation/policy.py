@@ -68,7 +68,9 @@ def _category_keys(value: Any) -> Any:
 
 
 class PromptStage(_Strict):
-    timeout_s: float = Field(default=5.0, gt=0, le=300, description="Per-classifier time limit; over it fails closed.")
+    timeout_s: float = Field(
+        default=5.0, gt=0, le=300, description="Per-classifier time limit per 64 prompts; over it fails closed."
+    )
     classifiers: list[ClassifierSpec] = Field(default_factory=list, description="Prompt classifiers to run, in order.")
     categories: dict[Category, CategoryRule] = Field(
         default_factory=dict, description="Per-category thresholds; a category not listed is never acted on."
@@ -93,7 +95,9 @@ class BlurSettings(_Strict):
 
 
 class ImageStage(_Strict):
-    timeout_s: float = Field(default=10.0, gt=0, le=300, description="Per-classifier time limit; over it fails closed.")
+    timeout_s: float = Field(
+        default=10.0, gt=0, le=300, description="Per-classifier time limit per 8 images; over it fails closed."
+    )
     classifiers: list[ClassifierSpec] = Field(default_factory=list, description="Image classifiers to run.")
     categories: dict[Category, CategoryRule] = Field(
         default_factory=dict, description="Per-category thresholds for generated or submitted images."

@@ -118,3 +118,11 @@ def test_sub_category_raises_its_parent(rules_policy: Policy) -> None:
     """A violence/graphic score also counts as violence, like OpenAI's categories."""
     d = evaluate(rules_policy, Stage.PROMPT, [result(violence_graphic=0.7)])
     assert d.category_scores["violence"] == 0.7
+
+
+def test_image_minors_rule_flags_covered_parts(rules_policy: Policy) -> None:
+    """After a prompt with a minor cue, a suggestive (covered parts) image is flagged for review."""
+    prompt = evaluate(rules_policy, Stage.PROMPT, [result(minors=0.9)])
+    d = evaluate(rules_policy, Stage.IMAGE, [result(suggestive=0.6)], prompt_decision=prompt)
+    assert d.action is Action.FLAG
+    assert d.reasons[0].code == "minors_rule"

@@ -119,3 +119,25 @@ def test_required_audit_is_enforced() -> None:
     policy = load_policy_text(STANDIN_POLICY + "audit: {required: true}\n")
     with pytest.raises(ValueError, match="requires an audit log"):
         Moderator(policy)
+
+
+def test_timeout_scales_with_batch_size(policy: Policy) -> None:
+    """The policy's time limit covers 64 prompts; a bigger batch gets proportionally longer."""
+    slow = SlowClassifier(per_item_s=0.002)
+    decisions = Moderator(policy, classifiers={"lexicon": slow}).check_prompts(["a cat"] * 256)
+    assert all(d.action is Action.ALLOW for d in decisions)
+
+
+class SlowClassifier:
+    """Test stand-in for a classifier whose cost grows with the batch (0.5 s for 256 items > 0.3 s limit)."""
+
+    name, version, stage = "lexicon", "standin", Stage.PROMPT
+
+    def __init__(self, per_item_s: float) -> None:
+        self.per_item_s = per_item_s
+
+    def classify(self, texts: Sequence[NormalisedText]) -> list[ClassifierResult]:
+        import time
+
+        time.sleep(self.per_item_s * len(texts))
+        return [ClassifierResult(classifier=self.name) for _ in texts]
