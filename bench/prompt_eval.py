@@ -95,6 +95,9 @@ def full_stack() -> Scorer:
     return run
 
 
+EMBEDDING_OPTIONS: dict[str, str] = {}  # --head points the embedding column at another head file
+
+
 def classifier_alone(name: str, options: dict | None = None) -> Scorer:
     from classifiers import registry
     from moderation.normalise import normalise
@@ -148,7 +151,7 @@ def sneakyprompt_keywords() -> Scorer:
 
 SYSTEMS: dict[str, Callable[[], Scorer]] = {
     "fluxwarden (default policy)": full_stack,
-    "embedding alone": lambda: classifier_alone("embedding"),
+    "embedding alone": lambda: classifier_alone("embedding", EMBEDDING_OPTIONS),
     "lexicon alone": lambda: classifier_alone("lexicon"),
     "names alone": lambda: classifier_alone("names"),
     "minors alone": lambda: classifier_alone("minors"),
@@ -173,9 +176,13 @@ def _fmt(value: float | None) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--systems", nargs="*", default=list(SYSTEMS), help="subset of: " + ", ".join(SYSTEMS))
+    ap.add_argument("--sets", nargs="*", help="only these datasets (default: all)")
+    ap.add_argument("--head", type=Path, help="embedding column: use this head .npz instead of the shipped one")
     args = ap.parse_args()
+    if args.head:
+        EMBEDDING_OPTIONS["head_path"] = str(args.head)
 
-    sets = eval_sets()
+    sets = [s for s in eval_sets() if not args.sets or s.name in args.sets]
     texts = sorted({t for s in sets for t in s.texts})
     index = {t: i for i, t in enumerate(texts)}
     outputs: dict[str, tuple[np.ndarray, np.ndarray] | str] = {}

@@ -211,9 +211,11 @@ def _general() -> Iterator[Row]:
         yield Row(r["text"], "catqa", _labels(cats, ALL_ZERO if not cats else ()))
     for r in _read("advbench/advbench_harmful_behaviors.jsonl"):
         yield Row(r["text"], "advbench", _labels(["illicit"]))
+    # r/SuicideWatch posts only: r/depression posts are about sadness, not self-harm, and taught the
+    # head that any first-person account of feeling low is self-harm.
     for r in _read("sdcnl_suicide_depression/sdcnl.jsonl.gz"):
-        intent = r["labels"].get("is_suicide") == 1
-        yield Row(r["text"], "sdcnl", _labels(["self-harm/intent"] if intent else ["self-harm"]))
+        if r["labels"].get("is_suicide") == 1:
+            yield Row(r["text"], "sdcnl", _labels(["self-harm/intent"]))
 
 
 def _written() -> Iterator[Row]:

@@ -84,6 +84,21 @@ def source_weights(rows: list[Row], cap: int) -> np.ndarray:
     return np.asarray([min(1.0, cap / counts[r.source]) for r in rows], dtype=np.float32)
 
 
+def cap_sources(rows: list[Row], cap: int, seed: int) -> list[Row]:
+    """A seeded subset with at most `cap` rows per source (keeps fine-tuning within minutes)."""
+    rng = np.random.default_rng(seed)
+    by_source: dict[str, list[Row]] = {}
+    for r in rows:
+        by_source.setdefault(r.source, []).append(r)
+    out: list[Row] = []
+    for src in sorted(by_source):
+        group = by_source[src]
+        if len(group) > cap:
+            group = [group[i] for i in sorted(rng.choice(len(group), cap, replace=False))]
+        out += group
+    return out
+
+
 def train_mlp(
     x: np.ndarray,
     y: np.ndarray,
@@ -325,6 +340,14 @@ def train_lexical(
     return tuple(t for t, k in zip(vocab, keep, strict=True) if k), weights[keep], bias
 
 
+def fit_stacks(ze: np.ndarray, zl: np.ndarray | None, y: np.ndarray, m: np.ndarray) -> list[tuple[float, float, float]]:
+    out = []
+    for j in range(y.shape[1]):
+        known = m[:, j] > 0
+        out.append(fit_stack(ze[known, j], zl[known, j] if zl is not None else None, y[known, j]))
+    return out
+
+
 def fit_stack(ze: np.ndarray, zl: np.ndarray | None, y: np.ndarray) -> tuple[float, float, float]:
     """Calibration on validation: (embedding weight, intercept, lexical weight) per category."""
     from sklearn.linear_model import LogisticRegression
@@ -362,49 +385,43 @@ def evaluate(head: PromptHead, p: np.ndarray, rows: list[Row], y: np.ndarray, m:
     return out
 
 
-def _first_meeting(
-    p: np.ndarray, y: np.ndarray, benign: np.ndarray, *, precision: float, fpr: float, lo: float
-) -> float:
-    for t in np.round(np.arange(lo, 0.96, 0.01), 2):
-        hit = p >= t
-        if not hit.any():
-            break
-        if y[hit].mean() >= precision and (hit[benign].mean() if benign.any() else 0.0) <= fpr:
+def _lowest_threshold(p: np.ndarray, negatives: np.ndarray, benign: np.ndarray, *, fpr: float,
+                      benign_fpr: float, floor: float) -> float:  # fmt: skip
+    """The lowest score >= floor at which at most `fpr` of the category's negatives and at most
+    `benign_fpr` of the benign T2I prompts score at or above it."""
+    for t in np.round(np.arange(floor, 0.991, 0.01), 2):
+        over_neg = (p[negatives] >= t).mean() if negatives.any() else 0.0
+        over_benign = (p[benign] >= t).mean() if benign.any() else 0.0
+        if over_neg <= fpr and over_benign <= benign_fpr:
             return float(t)
-    return 0.95
+    return 0.99
 
 
-# Operating points per preset: (flag precision, flag benign-FPR cap, block precision, block benign-FPR cap).
+# Operating points per preset and action: (FPR over the category's validation negatives, FPR over
+# benign T2I validation prompts, floor). Floors keep a threshold meaningful as a probability.
 OPERATING_POINTS = {
-    "strict": (0.6, 0.003, 0.8, 0.001),
-    "default": (0.8, 0.001, 0.9, 0.0005),
-    "permissive": (0.9, 0.0005, 0.97, 0.0002),
+    "strict": {"flag": (0.10, 0.005, 0.2), "block": (0.05, 0.002, 0.35)},
+    "default": {"flag": (0.05, 0.002, 0.3), "block": (0.03, 0.001, 0.5)},
+    "permissive": {"flag": (0.02, 0.001, 0.5), "block": (0.01, 0.0005, 0.7)},
 }
 
 
 def choose_thresholds(
     p: np.ndarray, rows: list[Row], y: np.ndarray, m: np.ndarray
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """Per preset and category, on *validation* rows: flag at the lowest score whose precision and
-    benign-T2I false-positive rate meet the preset's flag point, block likewise at its block point.
-    A category with fewer than 10 validation positives inherits its parent's thresholds."""
-    from moderation.taxonomy import PARENT, Category
-
+    """Per preset, action and category, on *validation* rows only (see OPERATING_POINTS)."""
     benign_rows = np.asarray([r.source in T2I_BENIGN for r in rows])
     presets: dict[str, dict[str, dict[str, float]]] = {}
-    for preset, (flag_prec, flag_fpr, block_prec, block_fpr) in OPERATING_POINTS.items():
+    for preset, actions in OPERATING_POINTS.items():
         out: dict[str, dict[str, float]] = {}
         for j, cat in enumerate(HEAD_CATEGORIES):
-            known = m[:, j] > 0
-            if y[known, j].sum() < 10:
-                continue
-            pj, yj, bj = p[known, j], y[known, j], benign_rows[known]
-            flag = _first_meeting(pj, yj, bj, precision=flag_prec, fpr=flag_fpr, lo=0.2)
-            out[cat] = {"flag": flag, "block": _first_meeting(pj, yj, bj, precision=block_prec, fpr=block_fpr, lo=flag)}
-        for cat in HEAD_CATEGORIES:
-            if cat not in out:
-                parent = PARENT.get(Category(cat))
-                out[cat] = dict(out.get(parent.value if parent else "", {"flag": 0.5, "block": 0.7}))
+            negatives = (m[:, j] > 0) & (y[:, j] == 0)
+            out[cat] = {}
+            for action, (fpr, benign_fpr, action_floor) in actions.items():
+                floor = max(action_floor, out[cat].get("flag", 0.0))
+                out[cat][action] = _lowest_threshold(
+                    p[:, j], negatives, benign_rows, fpr=fpr, benign_fpr=benign_fpr, floor=floor
+                )
         presets[preset] = out
     return presets
 
@@ -417,11 +434,17 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--source-cap", type=int, default=3000)
     ap.add_argument("--no-general", action="store_true", help="T2I sets only (the narrow baseline)")
     ap.add_argument("--no-written", action="store_true", help="leave out scripts/data/written_prompts.jsonl")
-    ap.add_argument("--no-lexical", action="store_true", help="sentence vectors only, no word/bigram model")
+    ap.add_argument(
+        "--lexical", action="store_true", help="add the word/bigram model (measured: lower OpenAI-set AUPRC; off)"
+    )
     ap.add_argument("--lex-c", type=float, default=0.5, help="inverse L2 strength of the word/bigram model")
     ap.add_argument("--finetune-top", type=int, default=0, help="also fine-tune the top N encoder layers")
     ap.add_argument("--ft-epochs", type=int, default=1)
+    ap.add_argument("--max-per-source", type=int, default=0, help="cap rows per source (train; val/test a quarter)")
     ap.add_argument("--ft-lr", type=float, default=5e-5)
+    ap.add_argument(
+        "--rethreshold", action="store_true", help="only recompute thresholds_from_val for the head in --out"
+    )
     ap.add_argument("--no-write", action="store_true", help="report only; do not overwrite the shipped head")
     ap.add_argument("--out", type=Path, default=assets_dir())
     ap.add_argument("--seed", type=int, default=SEED)
@@ -429,14 +452,23 @@ def parse_args() -> argparse.Namespace:
     return ap.parse_args()
 
 
-def main() -> None:
-    args = parse_args()
+def _set_threads(n: int) -> None:
     import torch
 
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(n)
+
+
+def main() -> None:
+    args = parse_args()
+    _set_threads(args.threads)
     rows = load_training_rows(general=not args.no_general, written=not args.no_written)
     parts = {s: [r for r in rows if r.split == s] for s in ("train", "val", "test")}
-    print({k: len(v) for k, v in parts.items()}, flush=True)
+    if args.rethreshold:
+        rethreshold(args.out, parts["val"])
+        return
+    if args.max_per_source:
+        parts = {s: cap_sources(part, args.max_per_source if s == "train" else args.max_per_source // 4, args.seed)
+                 for s, part in parts.items()}  # fmt: skip
     encoder = MiniLMEncoder(backend="onnx")
     xs = {s: embed_cached(encoder, [r.text for r in part], "base-" + export_key(None)) for s, part in parts.items()}
     ys = {s: label_matrix(part) for s, part in parts.items()}
@@ -462,18 +494,12 @@ def main() -> None:
     head = PromptHead(HEAD_CATEGORIES, tuple(weights), tuple(biases), np.ones(n), np.zeros(n), {"version": "raw"})
     lex_fields: dict = {}
     zl: dict[str, np.ndarray | None] = dict.fromkeys(parts)
-    if not args.no_lexical:
+    if args.lexical:
         vocab, lw, lb = train_lexical([r.text for r in parts["train"]], y, m, w, min_df=3, c=args.lex_c, prune=0.02)
         lex_fields = {"lex_vocab": vocab, "lex_weights": lw, "lex_bias": lb, "calib_lex": np.ones(n)}
         lex_head = PromptHead(HEAD_CATEGORIES, head.weights, head.biases, np.zeros(n), np.zeros(n), {}, **lex_fields)
         zl = {s: lex_head.lexical_logits([r.text for r in part]) for s, part in parts.items()}
-    ze_val = head.logits(xs["val"])
-    yv, mv = ys["val"]
-    stack = []
-    for j in range(n):
-        known = mv[:, j] > 0
-        zlj = zl["val"][known, j] if zl["val"] is not None else None
-        stack.append(fit_stack(ze_val[known, j], zlj, yv[known, j]))
+    stack = fit_stacks(head.logits(xs["val"]), zl["val"], *ys["val"])
     if lex_fields:
         lex_fields["calib_lex"] = np.asarray([c for _, _, c in stack], dtype=np.float32)
     meta = build_meta(args, encoder, parts, hidden)
@@ -494,10 +520,25 @@ def main() -> None:
         write(args.out, head, top, meta, report)
 
 
+def rethreshold(out: Path, val: list[Row]) -> None:
+    """Recompute the policy thresholds for an already trained head (same validation rows)."""
+    from classifiers.embedding import EmbeddingClassifier
+
+    clf = EmbeddingClassifier(head_path=out / HEAD_FILE, backend="onnx")
+    metrics_path = out / "prompt_head.metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    if metrics["meta"].get("max_per_source"):
+        val = cap_sources(val, metrics["meta"]["max_per_source"] // 4, metrics["meta"]["seed"])
+    probs = clf.head.probabilities(clf.encoder.embed([r.text for r in val]))
+    metrics["thresholds_from_val"] = choose_thresholds(probs, val, *label_matrix(val))
+    metrics_path.write_text(json.dumps(metrics, indent=1))
+    print(json.dumps(metrics["thresholds_from_val"]["default"]))
+
+
 def build_meta(args: argparse.Namespace, encoder: MiniLMEncoder, parts: dict[str, list[Row]], hidden: int) -> dict:
     today = dt.date.today().isoformat()
     tuned = f"-ft{args.finetune_top}" if args.finetune_top else ""
-    lexical = "" if args.no_lexical else "+lex"
+    lexical = "+lex" if args.lexical else ""
     return {
         "version": f"minilm-l6{tuned}+{args.head}{hidden or ''}{lexical}-{today}",
         "trained": today,
@@ -508,7 +549,7 @@ def build_meta(args: argparse.Namespace, encoder: MiniLMEncoder, parts: dict[str
         "source_cap": args.source_cap,
         "general_sets": not args.no_general,
         "written_prompts": not args.no_written,
-        "lexical": not args.no_lexical,
+        "lexical": args.lexical,
         "lex_c": args.lex_c,
         "max_tokens": encoder.windowing.max_tokens,
         "encoder_delta": f"minilm_top{args.finetune_top}.npz" if args.finetune_top else None,
@@ -516,6 +557,7 @@ def build_meta(args: argparse.Namespace, encoder: MiniLMEncoder, parts: dict[str
         "ft_epochs": args.ft_epochs if args.finetune_top else 0,
         "ft_lr": args.ft_lr if args.finetune_top else 0,
         "rows": {k: len(v) for k, v in parts.items()},
+        "max_per_source": args.max_per_source,
     }
 
 

@@ -165,3 +165,25 @@ def test_missing_head_file_is_a_load_error(tmp_path: Path) -> None:
     """A head path that does not exist fails at load time with the path in the message."""
     with pytest.raises(ClassifierLoadError, match="not found"):
         EmbeddingClassifier.from_options({"head_path": str(tmp_path / "none.npz")})
+
+
+def test_lexical_part_adds_its_weighted_logit(tmp_path: Path) -> None:
+    """A head with a word/bigram part adds calib_lex x (bias + weights of present terms) to the logit."""
+    base = PromptHead.load(assets_dir() / HEAD_FILE)
+    n = len(base.categories)
+    weights = np.zeros((2, n), dtype=np.float32)
+    weights[0, 0] = 3.0  # "red bicycle" (a bigram) pushes the first category up
+    head = PromptHead(
+        base.categories, base.weights, base.biases, base.calib_a, base.calib_b, base.meta,
+        lex_vocab=("red bicycle", "unused"), lex_weights=weights, lex_bias=np.full(n, -1.0, dtype=np.float32),
+        calib_lex=np.full(n, 0.5, dtype=np.float32),
+    )  # fmt: skip
+    head.save(tmp_path / "lex.npz")
+    again = PromptHead.load(tmp_path / "lex.npz")
+    logits = again.lexical_logits(["a red bicycle", "a blue car"])
+    assert logits[0, 0] == pytest.approx(2.0)
+    assert logits[1, 0] == pytest.approx(-1.0)
+    x = np.zeros((1, base.weights[0].shape[0]), dtype=np.float32)
+    z_plain = base.logits(x) * base.calib_a + base.calib_b
+    expected = 1.0 / (1.0 + np.exp(-(z_plain + 0.5 * logits[:1])))
+    np.testing.assert_allclose(again.probabilities(x, logits[:1]), expected, rtol=1e-5)
