@@ -49,10 +49,12 @@ def main() -> None:
     for spec in args.heads:
         name, _, path = spec.partition("=")
         head = PromptHead.load(Path(path))
-        if head.delta_file:
-            print(f"| {name} | (fine-tuned encoder: not comparable on base embeddings, see prompt_eval) | | | |")
-            continue
-        score = head.probabilities(emb, head.lexical_logits(texts)).max(axis=1)
+        vectors = emb
+        if head.delta_file:  # a fine-tuned top layer: embed with that encoder (not cached)
+            from classifiers.embedding import EmbeddingClassifier
+
+            vectors = EmbeddingClassifier(head_path=Path(path), backend="onnx").encoder.embed(texts)
+        score = head.probabilities(vectors, head.lexical_logits(texts)).max(axis=1)
         s_o, s_x, s_b = score[:n_o], score[n_o : n_o + n_x], score[n_o + n_x :]
         print(
             f"| {name} | {average_precision_score(y_o, s_o):.3f} | {(s_x[y_x == 1] >= 0.5).mean():.3f} | "

@@ -32,6 +32,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from scripts import prompt_data  # noqa: E402
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # (score in [0, 1] for "unsafe", flagged?) per text
 Scorer = Callable[[Sequence[str]], tuple[np.ndarray, np.ndarray]]
 
@@ -78,17 +79,28 @@ def _flag_by_policy(scores: list[dict[str, float]], policy: object) -> np.ndarra
 
 def full_stack() -> Scorer:
     from moderation.moderator import Moderator
+    from moderation.policy import load_policy
 
-    moderator = Moderator.from_policy("default")
+    # The default policy as shipped, except its per-call time limit: on a shared 2-core machine a
+    # batch of long OpenAI-set texts can overrun 5 s, and a timeout blocks (fail closed), which
+    # would measure the machine, not the classifiers. Decisions that still carry a classifier
+    # error are counted and reported.
+    policy = load_policy("default")
+    policy = policy.model_copy(update={"prompt": policy.prompt.model_copy(update={"timeout_s": 600.0})})
+    moderator = Moderator(policy)
     limit = moderator.policy.max_prompt_chars
 
     def run(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         # The service refuses prompts over max_prompt_chars; here they are cut to it and scored, so
         # the 22 long OpenAI texts count by their content, not by the length rule.
-        clipped = [t[:limit] for t in texts]
+        # 28 Ring-A-Bell prompts hold control characters, which the moderator refuses as input
+        # errors; they are replaced by spaces here so that their content is what gets scored.
+        clipped = [_CONTROL.sub(" ", t[:limit]) for t in texts]
         decisions = []
         for start in range(0, len(clipped), 64):
             decisions += moderator.check_prompts(clipped[start : start + 64])
+        errors = sum(any(r.code == "classifier_error" for r in d.reasons) for d in decisions)
+        print(f"# fluxwarden: {errors} decisions with a classifier error", file=sys.stderr)
         score = np.asarray([max(d.category_scores.values(), default=0.0) for d in decisions])
         return score, np.asarray([d.flagged for d in decisions])
 
