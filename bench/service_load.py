@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import socket
@@ -22,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -83,7 +85,7 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
 
 
 async def _worker(  # noqa: PLR0917 - a task body, called in one place
-    host: str, port: int, request: bytes, phase: Phase, stop_at: float, record: bool
+    host: str, port: int, next_request: Callable[[], bytes], phase: Phase, stop_at: float, record: bool
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     sock = writer.get_extra_info("socket")
@@ -91,6 +93,7 @@ async def _worker(  # noqa: PLR0917 - a task body, called in one place
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         while time.perf_counter() < stop_at:
+            request = next_request()
             start = time.perf_counter()
             writer.write(request)
             try:
@@ -112,14 +115,31 @@ async def _worker(  # noqa: PLR0917 - a task body, called in one place
 
 
 async def run_phase(  # noqa: PLR0917 - a benchmark helper with defaults
-    url: str, concurrency: int, seconds: float, auth: str | None, warmup: float = 1.0, pid: int | None = None
+    url: str,
+    concurrency: int,
+    seconds: float,
+    auth: str | None,
+    warmup: float = 1.0,
+    pid: int | None = None,
+    distinct: bool = False,
 ) -> Phase:
     parsed = urlparse(url)
     host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
-    request = _request_bytes(host, port, json.dumps({"input": PROMPT}).encode(), auth)
+    fixed = _request_bytes(host, port, json.dumps({"input": PROMPT}).encode(), auth)
+    counter = itertools.count()
+
+    def request() -> bytes:
+        # --distinct: a different text every time, so the server cannot reuse work for repeated prompts
+        if not distinct:
+            return fixed
+        return _request_bytes(host, port, json.dumps({"input": f"{PROMPT}, variant {next(counter)}"}).encode(), auth)
+
     if warmup:
         await asyncio.gather(
-            *(_worker(host, port, request, Phase(concurrency, 0), time.perf_counter() + warmup, False) for _ in range(concurrency))
+            *(
+                _worker(host, port, request, Phase(concurrency, 0), time.perf_counter() + warmup, False)
+                for _ in range(concurrency)
+            )
         )
     phase = Phase(concurrency, seconds)
     cpu_start = cpu_seconds(pid) if pid else None
@@ -212,6 +232,7 @@ def main() -> None:
     parser.add_argument("--phase-seconds", type=float, default=20.0, help="Measured seconds per level.")
     parser.add_argument("--duration", type=float, default=300.0, help="Sustained run (s) before measuring RSS.")
     parser.add_argument("--sustained-concurrency", type=int, default=32)
+    parser.add_argument("--distinct", action="store_true", help="A different prompt per request (no reuse).")
     parser.add_argument("--policy", default="default")
     parser.add_argument("--model", default="tiny", help="Server --model (tiny loads the random FLUX too).")
     parser.add_argument("--workers", type=int, default=1)
@@ -238,16 +259,32 @@ def main() -> None:
     try:
         phases = []
         rss_start = rss_mib(proc.pid) if proc else None
-        print(f"target {url}  prompt {len(PROMPT)} chars  cpus {os.cpu_count()}  server cpus {args.server_cpus or 'all'}")
-        print(f"{'phase':>12} {'conc':>4} {'requests':>9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'srv cpu ms':>10}")
+        print(
+            f"target {url}  prompt {len(PROMPT)} chars  cpus {os.cpu_count()}  server cpus {args.server_cpus or 'all'}"
+        )
+        print(
+            f"{'phase':>12} {'conc':>4} {'requests':>9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'srv cpu ms':>10}"
+        )
         for level in (int(c) for c in args.concurrency.split(",")):
-            phase = asyncio.run(run_phase(url, level, args.phase_seconds, args.api_key, pid=proc.pid if proc else None))
+            phase = asyncio.run(
+                run_phase(
+                    url, level, args.phase_seconds, args.api_key, pid=proc.pid if proc else None, distinct=args.distinct
+                )
+            )
             phases.append(phase)
             print(_fmt(phase, "level"), flush=True)
         sustained = None
         if args.duration > 0:
             sustained = asyncio.run(
-                run_phase(url, args.sustained_concurrency, args.duration, args.api_key, warmup=0, pid=proc.pid if proc else None)
+                run_phase(
+                    url,
+                    args.sustained_concurrency,
+                    args.duration,
+                    args.api_key,
+                    warmup=0,
+                    pid=proc.pid if proc else None,
+                    distinct=args.distinct,
+                )
             )
             print(_fmt(sustained, f"sustained {args.duration:g}s"), flush=True)
         rss_end = rss_mib(proc.pid) if proc else None
