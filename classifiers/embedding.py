@@ -186,6 +186,7 @@ class EmbeddingClassifier:
         backend: Backend = "auto",
         threads: int | None = None,
         batch_size: int = 32,
+        device: str = "cpu",
     ) -> None:
         from classifiers.minilm_encoder import MiniLMEncoder, Windowing
 
@@ -198,13 +199,18 @@ class EmbeddingClassifier:
             raise ClassifierLoadError(f"embedding encoder delta not found: {delta_path}")
         windowing = Windowing(max_tokens=int(self.head.meta.get("max_tokens", 128)))
         self.encoder: MiniLMEncoder = MiniLMEncoder(
-            backend=backend, delta_path=delta_path, windowing=windowing, threads=threads, batch_size=batch_size
+            backend=backend,
+            delta_path=delta_path,
+            windowing=windowing,
+            threads=threads,
+            batch_size=batch_size,
+            device=device,
         )
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any] | None = None, **_context: Any) -> EmbeddingClassifier:
         opts = dict(options or {})
-        unknown = set(opts) - {"backend", "threads", "batch_size", "head_path"}
+        unknown = set(opts) - {"backend", "threads", "batch_size", "head_path", "device"}
         if unknown:
             raise ClassifierLoadError(f"embedding: unknown options {sorted(unknown)}")
         backend = opts.get("backend", "auto")
@@ -216,6 +222,7 @@ class EmbeddingClassifier:
             backend=backend,
             threads=opts.get("threads"),
             batch_size=int(opts.get("batch_size", 32)),
+            device=str(opts.get("device", "cpu")),
         )
 
     @property

@@ -143,18 +143,24 @@ def _pooled_module(model: Any) -> Any:
 class _TorchRunner:
     name = "torch"
 
-    def __init__(self, delta_path: Path | None, threads: int | None) -> None:
+    def __init__(self, delta_path: Path | None, threads: int | None, device: str = "cpu") -> None:
         import torch
 
         if threads:
             torch.set_num_threads(threads)
+        if device != "cpu" and device.startswith("cuda") and not torch.cuda.is_available():
+            raise RuntimeError(f"embedding device {device!r} requested but torch sees no CUDA device")
         self._torch = torch
-        self._module = _pooled_module(load_torch_model(delta_path))
+        self._device = torch.device(device)
+        self._module = _pooled_module(load_torch_model(delta_path)).to(self._device)
 
     def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        with self._torch.inference_mode():
-            out = self._module(self._torch.from_numpy(input_ids), self._torch.from_numpy(attention_mask))
-        return out.numpy().astype(np.float32)
+        torch = self._torch
+        with torch.inference_mode():
+            ids = torch.from_numpy(input_ids).to(self._device)
+            mask = torch.from_numpy(attention_mask).to(self._device)
+            out = self._module(ids, mask)
+        return out.float().cpu().numpy().astype(np.float32)
 
 
 def export_key(delta_path: Path | None) -> str:
@@ -238,11 +244,17 @@ class MiniLMEncoder:
         windowing: Windowing | None = None,
         threads: int | None = None,
         batch_size: int = 32,
+        device: str = "cpu",
     ) -> None:
         self.windowing = windowing or Windowing()
         self.batch_size = batch_size
         self._tokenizer = WindowTokenizer(model_dir(), self.windowing)
-        self._runner = self._make_runner(backend, delta_path, threads)
+        if device != "cpu":  # the onnxruntime build here is CPU-only; an accelerator goes through torch
+            if backend == "onnx":
+                raise ValueError(f"embedding backend 'onnx' runs on the CPU only, not on {device!r}; use torch")
+            self._runner: _Runner = _TorchRunner(delta_path, threads, device)
+        else:
+            self._runner = self._make_runner(backend, delta_path, threads)
 
     @property
     def backend(self) -> str:
