@@ -185,22 +185,3 @@ def evaluate(
         blur_boxes=blur_boxes,
         latency_ms=round(latency_ms, 3),
     )
-
-
-def refuse(policy: Policy, stage: Stage, code: str, message: str) -> Decision:
-    """A block decision for input that could not be evaluated at all (never a silent allow)."""
-    return Decision(
-        stage=stage,
-        action=Action.BLOCK,
-        allowed=False,
-        reasons=(
-            Reason(
-                code="input_error" if code == "input_error" else "classifier_error",
-                action=Action.BLOCK,
-                message=message,
-            ),
-        ),
-        policy_id=policy.id,
-        policy_version=policy.version,
-        policy_sha256=policy.sha256,
-    )
