@@ -11,6 +11,7 @@ them, so leetspeak, look-alike letters and a phrase buried in a long description
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import re
@@ -192,7 +193,12 @@ class EmbeddingClassifier:
 
         path = head_path or assets_dir() / HEAD_FILE
         self.head = PromptHead.load(path)
-        self.version = self.head.version
+        # The weights' own digest in the version: two retrains on one day must not look alike in audit records.
+        digest = hashlib.sha256(path.read_bytes())
+        delta_file = self.head.delta_file
+        if delta_file and (path.parent / delta_file).is_file():
+            digest.update((path.parent / delta_file).read_bytes())
+        self.version = f"{self.head.version}+{digest.hexdigest()[:10]}"
         delta = self.head.delta_file
         delta_path = (path.parent / delta) if delta else None
         if delta_path is not None and not delta_path.is_file():

@@ -1,4 +1,4 @@
-"""The embedding model can be placed on an accelerator; without one, that is a clear load error."""
+"""Embedding classifier set-up: accelerator placement and a version that names the weights."""
 
 from __future__ import annotations
 
@@ -20,3 +20,10 @@ def test_onnx_backend_refuses_an_accelerator() -> None:
     """The onnxruntime build is CPU-only, so onnx + a non-CPU device is refused by name."""
     with pytest.raises(ClassifierLoadError, match="CPU only"):
         registry.build("embedding", {"backend": "onnx", "device": "cuda"})
+
+
+def test_version_names_the_weights() -> None:
+    """The classifier version carries a digest of the shipped weights, so audit records tell retrains apart."""
+    version = registry.build("embedding").version
+    assert version.rsplit("+", 1)[-1].isalnum()
+    assert len(version.rsplit("+", 1)[-1]) == 10
