@@ -155,17 +155,7 @@ def tiny_flux_pipeline(seed: int = 0, vae_scale: int = 2) -> FluxPipeline:
         )
     )
     vae = AutoencoderKL(
-        sample_size=32,
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D",) * len(blocks),
-        up_block_types=("UpDecoderBlock2D",) * len(blocks),
-        block_out_channels=blocks,
-        layers_per_block=1,
-        latent_channels=1,
-        norm_num_groups=1,
-        use_quant_conv=False,
-        use_post_quant_conv=False,
+        **_tiny_vae_kwargs(blocks),
         shift_factor=0.0609,
         scaling_factor=1.5035,
     )
@@ -247,17 +237,7 @@ def tiny_flux2_pipeline(seed: int = 0, vae_scale: int = 2) -> Flux2Pipeline:
     )
     text_encoder = Mistral3ForConditionalGeneration(config)
     vae = AutoencoderKLFlux2(
-        sample_size=32,
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D",) * len(blocks),
-        up_block_types=("UpDecoderBlock2D",) * len(blocks),
-        block_out_channels=blocks,
-        layers_per_block=1,
-        latent_channels=1,
-        norm_num_groups=1,
-        use_quant_conv=False,
-        use_post_quant_conv=False,
+        **_tiny_vae_kwargs(blocks),
     )
     _eval(transformer, text_encoder, vae)
     return Flux2Pipeline(
@@ -267,3 +247,20 @@ def tiny_flux2_pipeline(seed: int = 0, vae_scale: int = 2) -> Flux2Pipeline:
         tokenizer=tokenizer,
         transformer=transformer,
     )
+
+
+def _tiny_vae_kwargs(blocks: tuple[int, ...]) -> dict[str, Any]:
+    """The config both tiny VAEs share: one latent channel, one layer per block, no quant convs."""
+    return {
+        "sample_size": 32,
+        "in_channels": 3,
+        "out_channels": 3,
+        "down_block_types": ("DownEncoderBlock2D",) * len(blocks),
+        "up_block_types": ("UpDecoderBlock2D",) * len(blocks),
+        "block_out_channels": blocks,
+        "layers_per_block": 1,
+        "latent_channels": 1,
+        "norm_num_groups": 1,
+        "use_quant_conv": False,
+        "use_post_quant_conv": False,
+    }
