@@ -14,13 +14,14 @@ candidate boxes costs more than the network itself. LICENCE: NudeNet ships AGPL-
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from importlib import metadata
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from classifiers.base import ClassifierLoadError
+from classifiers.onnx_backend import OnnxModel
 from moderation.taxonomy import Category, Signal
 from moderation.types import ClassifierResult, Evidence, Stage
 
@@ -69,10 +70,13 @@ CANDIDATE_FLOOR = 0.2  # NudeNet keeps candidates at or above this ...
 NMS_SCORE_FLOOR = 0.25  # ... and cv2.dnn.NMSBoxes then drops those below this
 NMS_IOU = 0.45
 DEFAULT_BATCH_SIZE = 8
-# One intra-op thread: the Moderator runs NudeNet and open-NSFW concurrently, one core each. Two
+# One inference thread: the Moderator runs NudeNet and open-NSFW concurrently, one core each. Two
 # threads per model on a 2-core host oversubscribe it and onnxruntime's spinning threads burn
 # ~45 % more CPU for a slower result (bench/image_latency.py --threads). Raise it on bigger hosts.
 DEFAULT_THREADS = 1
+OPTIONS = frozenset(
+    {"min_score", "sexual_labels", "suggestive_labels", "batch_size", "threads", "backend", "precision"}
+)
 
 
 class NudeNetClassifier:
@@ -89,27 +93,28 @@ class NudeNetClassifier:
         suggestive_labels: frozenset[str] = SUGGESTIVE_LABELS,
         batch_size: int = DEFAULT_BATCH_SIZE,
         threads: int | None = DEFAULT_THREADS,
+        backend: str = "auto",
+        precision: str = "auto",
     ) -> None:
         if not 0.0 < min_score <= 1.0:
             raise ClassifierLoadError(f"nudenet: min_score must be in (0, 1], got {min_score}")
         if batch_size < 1:
             raise ClassifierLoadError(f"nudenet: batch_size must be >= 1, got {batch_size}")
         self._label_to_key = label_keys(frozenset(sexual_labels), frozenset(suggestive_labels))
-        self._session = _bundled_session(threads)
-        self._input_name = self._session.get_inputs()[0].name
+        self._model = OnnxModel(
+            _bundled_model(), owner=self.name, backend=backend, precision=precision, threads=threads
+        )
         self._min_score = min_score
         self._candidate_floor = min(CANDIDATE_FLOOR, min_score)
         self._batch_size = batch_size
-        self._run_lock = threading.Lock()  # one batch at a time: ORT already uses every core
-        self.version = f"{metadata.version('nudenet')}+320n"
+        self.version = f"{metadata.version('nudenet')}+320n+{self._model.tag}"
 
     @classmethod
     def from_options(cls, *, options: Mapping[str, Any] | None = None, **_context: Any) -> NudeNetClassifier:
         opts = dict(options or {})
-        allowed = {"min_score", "sexual_labels", "suggestive_labels", "batch_size", "threads"}
-        extra = set(opts) - allowed
+        extra = set(opts) - OPTIONS
         if extra:
-            raise ClassifierLoadError(f"nudenet: unknown options {sorted(extra)}; allowed: {sorted(allowed)}")
+            raise ClassifierLoadError(f"nudenet: unknown options {sorted(extra)}; allowed: {sorted(OPTIONS)}")
         kwargs: dict[str, Any] = {}
         if "min_score" in opts:
             kwargs["min_score"] = float(opts["min_score"])
@@ -117,6 +122,9 @@ class NudeNetClassifier:
             kwargs["batch_size"] = int(opts["batch_size"])
         if opts.get("threads") is not None:
             kwargs["threads"] = int(opts["threads"])
+        for key in ("backend", "precision"):
+            if key in opts:
+                kwargs[key] = str(opts[key])
         for key in ("sexual_labels", "suggestive_labels"):
             if key in opts:
                 kwargs[key] = frozenset(str(v).upper() for v in opts[key])
@@ -131,8 +139,7 @@ class NudeNetClassifier:
             chunk = images[start : start + self._batch_size]
             blobs = [_preprocess(img.rgb) for img in chunk]
             batch = np.concatenate([b for b, _ in blobs], axis=0)
-            with self._run_lock:
-                raw = self._session.run(None, {self._input_name: batch})[0]
+            raw = self._model.run(batch)
             out.extend(
                 _postprocess(raw[j], size, self._candidate_floor, self._min_score) for j, (_, size) in enumerate(blobs)
             )
@@ -209,23 +216,11 @@ def map_detections(
     )
 
 
-def _bundled_session(threads: int | None) -> Any:
-    """An onnxruntime session on the 320n.onnx that `nudenet.NudeDetector()` loads (shipped in the wheel)."""
-    from pathlib import Path
-
+def _bundled_model() -> Path:
+    """The 320n.onnx that `nudenet.NudeDetector()` loads (shipped in the wheel)."""
     import nudenet
-    import onnxruntime as ort
 
-    model = Path(nudenet.__file__).with_name("320n.onnx")
-    if not model.is_file():
-        raise ClassifierLoadError(f"nudenet: bundled model {model} is missing")
-    options = ort.SessionOptions()
-    if threads is not None:
-        if threads < 1:
-            raise ClassifierLoadError(f"nudenet: threads must be >= 1, got {threads}")
-        options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
+    return Path(nudenet.__file__).with_name("320n.onnx")
 
 
 def _preprocess(rgb: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:

