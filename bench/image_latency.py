@@ -6,7 +6,7 @@ detectors do representative work), fed as JPEG bytes, PNG bytes and in-memory PI
 diffusers pipeline hands over). Prints medians and p90; asserts nothing. The machine's load
 average is printed too: on a shared host, read figures taken under load as upper bounds.
 
-    .venv/bin/python bench/image_latency.py [--repeats 40] [--batch 8] [--threads 1]
+    .venv/bin/python bench/image_latency.py [--repeats 40] [--batch 8] [--threads 1] [--backend onnxruntime]
 """
 
 from __future__ import annotations
@@ -76,15 +76,15 @@ class Cycle:
         return items[self.i]
 
 
-def build_moderator(policy: str, threads: int | None) -> Any:
+def build_moderator(policy: str, options: dict[str, Any]) -> Any:
     from moderation.moderator import Moderator
     from moderation.policy import load_policy_text
 
     ref: Any = policy
-    if threads is not None:
-        opts = f"{{threads: {threads}}}"
+    if options:
+        opts = "{" + ", ".join(f"{k}: {v}" for k, v in options.items()) + "}"
         ref = load_policy_text(
-            f"id: bench-threads-{threads}\nextends: {policy}\nimage:\n  classifiers:\n"
+            f"id: bench-{'-'.join(map(str, options.values()))}\nextends: {policy}\nimage:\n  classifiers:\n"
             f"    - {{name: nudenet, options: {opts}}}\n    - {{name: open_nsfw, options: {opts}}}\n"
         )
     moderator = Moderator.from_policy(ref)
@@ -92,7 +92,7 @@ def build_moderator(policy: str, threads: int | None) -> Any:
     return moderator
 
 
-def stage_breakdown(inputs: dict[str, list[Any]], threads: int | None, policy: Any, repeats: int) -> None:
+def stage_breakdown(inputs: dict[str, list[Any]], options: dict[str, Any], policy: Any, repeats: int) -> None:
     """Each step alone, one image at a time, to show where the time goes."""
     from classifiers.nudenet import NudeNetClassifier
     from classifiers.open_nsfw import OpenNSFWClassifier
@@ -101,8 +101,8 @@ def stage_breakdown(inputs: dict[str, list[Any]], threads: int | None, policy: A
     from moderation.types import Stage
 
     nxt = Cycle()
-    kwargs = {} if threads is None else {"threads": threads}
-    nudenet, open_nsfw = NudeNetClassifier(**kwargs), OpenNSFWClassifier(**kwargs)
+    nudenet, open_nsfw = NudeNetClassifier(**options), OpenNSFWClassifier(**options)
+    print(f"# models: nudenet {nudenet.version}, open_nsfw {open_nsfw.version}")
     loaded = [load_image(j) for j in inputs["jpeg"]]
     results = [[nudenet.classify([li])[0], open_nsfw.classify([li])[0]] for li in loaded]
     rows = [
@@ -142,16 +142,15 @@ def end_to_end(moderator: Any, inputs: dict[str, list[Any]], repeats: int, batch
         print(f"{name + f' (batch {batch})':44s} {per_image:8.2f} {1000 / per_image:8.1f}")
 
 
-def benign_scores(moderator: Any, paths: list[Path], threads: int | None) -> None:
+def benign_scores(moderator: Any, paths: list[Path], options: dict[str, Any]) -> None:
     """The real models' highest scores on the benign photos at their own size (threshold headroom)."""
     from classifiers.nudenet import NudeNetClassifier
     from classifiers.open_nsfw import OpenNSFWClassifier
     from moderation.images import load_image
 
     originals = [load_image(p) for p in paths]
-    kwargs = {} if threads is None else {"threads": threads}
-    nn = NudeNetClassifier(**kwargs).classify(originals)
-    on = OpenNSFWClassifier(**kwargs).classify(originals)
+    nn = NudeNetClassifier(**options).classify(originals)
+    on = OpenNSFWClassifier(**options).classify(originals)
     # Batches of 8: the policy's image timeout applies to a whole check_images call.
     decisions = [d for i in range(0, len(originals), 8) for d in moderator.check_images(originals[i : i + 8])]
     rules = {str(k): v.model_dump(exclude_none=True) for k, v in moderator.policy.image.categories.items()}
@@ -176,24 +175,35 @@ def main() -> None:
         "--threads",
         type=int,
         default=None,
-        help="onnxruntime intra-op threads per model (default: the classifiers' default, 1)",
+        help="inference threads per model (default: the classifiers' default, 1)",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=["auto", "openvino", "onnxruntime"],
+        default=None,
+        help="image models' runtime (default: the classifiers' default, auto = OpenVINO when installed)",
     )
     args = parser.parse_args()
+    options: dict[str, Any] = {}
+    if args.threads is not None:
+        options["threads"] = args.threads
+    if args.backend is not None:
+        options["backend"] = args.backend
 
     paths = benign_paths()
     if not paths:
         sys.exit(f"no benign photos under {DATASETS}")
     photos = [Image.open(p).convert("RGB").resize((SIDE, SIDE), Image.Resampling.BICUBIC) for p in paths]
     inputs = {"pil": photos, "jpeg": [encode(p, "JPEG") for p in photos], "png": [encode(p, "PNG") for p in photos]}
-    moderator = build_moderator(args.policy, args.threads)
+    moderator = build_moderator(args.policy, options)
     print(
-        f"# image stage, {SIDE}x{SIDE}, policy {moderator.policy.id}, threads/model {args.threads or 'default (1)'}, "
+        f"# image stage, {SIDE}x{SIDE}, policy {moderator.policy.id}, threads/model {args.threads or 'default (1)'}, backend {args.backend or 'default (auto)'}, "
         f"{len(os.sched_getaffinity(0))} CPUs, load average {os.getloadavg()[0]:.1f}"
     )
     try:
-        stage_breakdown(inputs, args.threads, moderator.policy, args.repeats)
+        stage_breakdown(inputs, options, moderator.policy, args.repeats)
         end_to_end(moderator, inputs, args.repeats, args.batch)
-        benign_scores(moderator, paths, args.threads)
+        benign_scores(moderator, paths, options)
     finally:
         moderator.close()
     print(f"# load average at end {os.getloadavg()[0]:.1f}")
