@@ -102,7 +102,16 @@ class NudeNetClassifier:
             raise ClassifierLoadError(f"nudenet: batch_size must be >= 1, got {batch_size}")
         self._label_to_key = label_keys(frozenset(sexual_labels), frozenset(suggestive_labels))
         self._model = OnnxModel(
-            _bundled_model(), owner=self.name, backend=backend, precision=precision, threads=threads
+            _bundled_model(),
+            owner=self.name,
+            backend=backend,
+            precision=precision,
+            threads=threads,
+            sample_shape=(
+                3,
+                INPUT_SIZE,
+                INPUT_SIZE,
+            ),  # the preprocessing's fixed size: static shapes compile faster kernels
         )
         self._min_score = min_score
         self._candidate_floor = min(CANDIDATE_FLOOR, min_score)

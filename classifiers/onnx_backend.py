@@ -34,6 +34,7 @@ class OnnxModel:
         backend: str = "auto",
         precision: str = "auto",
         threads: int | None = 1,
+        sample_shape: tuple[int, ...] | None = None,
     ) -> None:
         if backend not in BACKENDS:
             raise ClassifierLoadError(f"{owner}: backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
@@ -52,14 +53,14 @@ class OnnxModel:
                 raise ClassifierLoadError(f"{owner}: backend openvino requested but the openvino package is missing")
             if precision == "auto":
                 precision = "bf16" if cpu_has_bf16() else "f32"
-            self._request = _compile_openvino(core, path, precision, threads, owner)
+            self._request = _compile_openvino(core, path, precision, threads, owner, sample_shape=sample_shape)
             self._run = self._run_openvino
         else:
             if precision == "bf16":
                 raise ClassifierLoadError(f"{owner}: precision bf16 needs backend openvino; onnxruntime runs f32")
             precision = "f32"
             self._session = _onnxruntime_session(path, threads, owner)
-            self._input_name = self._session.get_inputs()[0].name
+            self._input_names = [i.name for i in self._session.get_inputs()]
             self._run = self._run_onnxruntime
         self.backend: str = backend
         self.precision: str = precision
@@ -69,19 +70,19 @@ class OnnxModel:
         """What the audit log records next to the model version: `openvino-bf16`, `onnxruntime-f32`."""
         return f"{self.backend}-{self.precision}"
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        """The graph's first output for a float32 batch (the batch dimension is free)."""
+    def run(self, *inputs: np.ndarray) -> np.ndarray:
+        """The graph's first output; `inputs` in the graph's input order, batch dimension free."""
         with self._lock:
-            return self._run(batch)
+            return self._run(inputs)
 
-    def _run_openvino(self, batch: np.ndarray) -> np.ndarray:
+    def _run_openvino(self, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
         import numpy as np
 
-        self._request.infer({0: batch})
+        self._request.infer(dict(enumerate(inputs)))
         return np.array(self._request.get_output_tensor(0).data, copy=True)
 
-    def _run_onnxruntime(self, batch: np.ndarray) -> np.ndarray:
-        return self._session.run(None, {self._input_name: batch})[0]
+    def _run_onnxruntime(self, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
+        return self._session.run(None, dict(zip(self._input_names, inputs, strict=True)))[0]
 
 
 @functools.cache
@@ -105,12 +106,13 @@ def cpu_has_bf16() -> bool:
         return False
 
 
-def _compile_openvino(core: Any, path: Path, precision: str, threads: int | None, owner: str) -> Any:
+def _compile_openvino(
+    core: Any, path: Path, precision: str, threads: int | None, owner: str, *, sample_shape: tuple[int, ...] | None
+) -> Any:
     try:
         model = core.read_model(str(path))
-        shape = model.inputs[0].get_partial_shape()
-        shape[0] = -1  # free batch; the other dimensions are fixed by the classifiers' preprocessing
-        model.reshape({model.inputs[0]: shape})
+        if sample_shape is not None:  # fixed by the classifier's preprocessing: static kernels are faster
+            model.reshape({model.inputs[0]: [-1, *sample_shape]})
         config: dict[str, Any] = {
             "INFERENCE_PRECISION_HINT": precision,
             "PERFORMANCE_HINT": "LATENCY",

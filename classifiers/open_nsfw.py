@@ -45,7 +45,12 @@ class OpenNSFWClassifier:
         if batch_size < 1:
             raise ClassifierLoadError(f"open_nsfw: batch_size must be >= 1, got {batch_size}")
         self._model = OnnxModel(
-            _bundled_model(), owner=self.name, backend=backend, precision=precision, threads=threads
+            _bundled_model(),
+            owner=self.name,
+            backend=backend,
+            precision=precision,
+            threads=threads,
+            sample_shape=(224, 224, 3),  # the preprocessing's fixed size: static shapes compile faster kernels
         )
         self._jpeg_reencode = jpeg_reencode
         self._batch_size = batch_size
