@@ -54,7 +54,7 @@ def main() -> None:
             from classifiers.embedding import EmbeddingClassifier
 
             vectors = EmbeddingClassifier(head_path=Path(path), backend="onnx").encoder.embed(texts)
-        score = head.probabilities(vectors, head.lexical_logits(texts)).max(axis=1)
+        score = head.probabilities(vectors, head.word_logits(texts)).max(axis=1)
         s_o, s_x, s_b = score[:n_o], score[n_o : n_o + n_x], score[n_o + n_x :]
         print(
             f"| {name} | {average_precision_score(y_o, s_o):.3f} | {(s_x[y_x == 1] >= 0.5).mean():.3f} | "

@@ -26,6 +26,7 @@ import numpy as np
 import structlog
 
 from classifiers.base import ClassifierLoadError
+from classifiers.word_toxicity import WordToxicityModel
 from moderation.types import ClassifierResult, Stage
 
 if TYPE_CHECKING:
@@ -89,6 +90,8 @@ class PromptHead:
     lex_weights: np.ndarray | None = None  # [len(lex_vocab), n_categories]
     lex_bias: np.ndarray | None = None
     calib_lex: np.ndarray | None = None  # per-category weight of the sparse logit in the stack
+    word_model: WordToxicityModel | None = None  # loaded from the file meta["word_model"] names
+    calib_word: np.ndarray | None = None  # per-category weight of the word toxicity logit in the stack
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_lex_index", {t: i for i, t in enumerate(self.lex_vocab)})
@@ -96,6 +99,14 @@ class PromptHead:
     @property
     def has_lexical(self) -> bool:
         return self.lex_weights is not None and self.calib_lex is not None
+
+    @property
+    def has_word_model(self) -> bool:
+        return self.word_model is not None and self.calib_word is not None
+
+    @property
+    def word_model_file(self) -> str | None:
+        return self.meta.get("word_model")
 
     @property
     def version(self) -> str:
@@ -111,17 +122,23 @@ class PromptHead:
             raise ClassifierLoadError(f"embedding head not found: {path}")
         with np.load(path, allow_pickle=False) as data:
             n_layers = int(data["n_layers"])
+            meta = json.loads(str(data["meta"]))
+            word_model = None
+            if "calib_word" in data:
+                word_model = WordToxicityModel.load(path.parent / str(meta.get("word_model", "")))
             head = cls(
                 categories=tuple(str(c) for c in data["categories"]),
                 weights=tuple(data[f"w{i}"].astype(np.float32) for i in range(n_layers)),
                 biases=tuple(data[f"b{i}"].astype(np.float32) for i in range(n_layers)),
                 calib_a=data["calib_a"].astype(np.float32),
                 calib_b=data["calib_b"].astype(np.float32),
-                meta=json.loads(str(data["meta"])),
+                meta=meta,
                 lex_vocab=tuple(str(t) for t in data["lex_vocab"]) if "lex_vocab" in data else (),
                 lex_weights=data["lex_weights"].astype(np.float32) if "lex_weights" in data else None,
                 lex_bias=data["lex_bias"].astype(np.float32) if "lex_bias" in data else None,
                 calib_lex=data["calib_lex"].astype(np.float32) if "calib_lex" in data else None,
+                word_model=word_model,
+                calib_word=data["calib_word"].astype(np.float32) if "calib_word" in data else None,
             )
         if head.weights[-1].shape[1] != len(head.categories):
             raise ClassifierLoadError(f"embedding head {path.name}: output size does not match its categories")
@@ -143,6 +160,11 @@ class PromptHead:
             arrays["lex_weights"] = np.asarray(self.lex_weights).astype(np.float16)
             arrays["lex_bias"] = np.asarray(self.lex_bias).astype(np.float32)
             arrays["calib_lex"] = np.asarray(self.calib_lex).astype(np.float32)
+        if self.has_word_model:
+            arrays["calib_word"] = np.asarray(self.calib_word).astype(np.float32)
+            beside = path.parent / str(self.word_model_file)  # load() looks for it there
+            if not beside.is_file():
+                self.word_model.save(beside)  # type: ignore[union-attr]
         np.savez_compressed(path, **arrays)
 
     def lexical_logits(self, texts: Sequence[str]) -> np.ndarray:
@@ -166,11 +188,20 @@ class PromptHead:
                 h = np.maximum(h, 0.0)
         return h
 
-    def probabilities(self, x: np.ndarray, lex_logits: np.ndarray | None = None) -> np.ndarray:
-        """Calibrated probabilities; `lex_logits` rows align with `x` rows (one per window)."""
+    def word_logits(self, texts: Sequence[str]) -> np.ndarray:
+        """[len(texts), n_categories]: the word-level models' weighted share of each category's logit."""
+        out = np.zeros((len(texts), len(self.categories)), dtype=np.float32)
+        if self.has_lexical:
+            out += self.lexical_logits(texts) * self.calib_lex
+        if self.has_word_model:
+            out += self.word_model.logits(texts)[:, None] * self.calib_word  # type: ignore[union-attr]
+        return out
+
+    def probabilities(self, x: np.ndarray, word_logits: np.ndarray | None = None) -> np.ndarray:
+        """Calibrated probabilities; `word_logits` (from `word_logits`) rows align with `x` rows."""
         z = self.logits(x) * self.calib_a + self.calib_b
-        if self.has_lexical and lex_logits is not None:
-            z = z + lex_logits * self.calib_lex
+        if word_logits is not None:
+            z = z + word_logits
         return 1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0)))
 
 
@@ -188,6 +219,7 @@ class EmbeddingClassifier:
         threads: int | None = None,
         batch_size: int = 32,
         device: str = "cpu",
+        precision: str = "f32",
     ) -> None:
         from classifiers.minilm_encoder import MiniLMEncoder, Windowing
 
@@ -195,9 +227,9 @@ class EmbeddingClassifier:
         self.head = PromptHead.load(path)
         # The weights' own digest in the version: two retrains on one day must not look alike in audit records.
         digest = hashlib.sha256(path.read_bytes())
-        delta_file = self.head.delta_file
-        if delta_file and (path.parent / delta_file).is_file():
-            digest.update((path.parent / delta_file).read_bytes())
+        for extra in (self.head.delta_file, self.head.word_model_file):
+            if extra and (path.parent / extra).is_file():
+                digest.update((path.parent / extra).read_bytes())
         self.version = f"{self.head.version}+{digest.hexdigest()[:10]}"
         delta = self.head.delta_file
         delta_path = (path.parent / delta) if delta else None
@@ -211,17 +243,21 @@ class EmbeddingClassifier:
             threads=threads,
             batch_size=batch_size,
             device=device,
+            precision=precision,
         )
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any] | None = None, **_context: Any) -> EmbeddingClassifier:
         opts = dict(options or {})
-        unknown = set(opts) - {"backend", "threads", "batch_size", "head_path", "device"}
+        unknown = set(opts) - {"backend", "threads", "batch_size", "head_path", "device", "precision"}
         if unknown:
             raise ClassifierLoadError(f"embedding: unknown options {sorted(unknown)}")
         backend = opts.get("backend", "auto")
-        if backend not in ("auto", "onnx", "torch"):
-            raise ClassifierLoadError(f"embedding: backend must be auto, onnx or torch, not {backend!r}")
+        if backend not in ("auto", "openvino", "onnx", "torch"):
+            raise ClassifierLoadError(f"embedding: backend must be auto, openvino, onnx or torch, not {backend!r}")
+        precision = str(opts.get("precision", "f32"))
+        if precision not in ("f32", "bf16"):
+            raise ClassifierLoadError(f"embedding: precision must be f32 or bf16, not {precision!r}")
         head_path = Path(opts["head_path"]) if opts.get("head_path") else None
         return cls(
             head_path=head_path,
@@ -229,6 +265,7 @@ class EmbeddingClassifier:
             threads=opts.get("threads"),
             batch_size=int(opts.get("batch_size", 32)),
             device=str(opts.get("device", "cpu")),
+            precision=precision,
         )
 
     @property
@@ -247,7 +284,7 @@ class EmbeddingClassifier:
                 pairs.append((i, unique.setdefault(piece, len(unique))))
         pieces = list(unique)
         emb, window_owner = self.encoder.embed_windows(pieces)
-        probs = self.head.probabilities(emb, self.head.lexical_logits(pieces)[window_owner])
+        probs = self.head.probabilities(emb, self.head.word_logits(pieces)[window_owner])
         per_piece = np.zeros((len(pieces), len(self.head.categories)), dtype=np.float32)
         np.maximum.at(per_piece, window_owner, probs)
         text_idx, piece_idx = (np.asarray(a) for a in zip(*pairs, strict=True))

@@ -33,6 +33,8 @@ HEAD_CATEGORIES: tuple[str, ...] = (
 )  # fmt: skip
 EVAL_ONLY = ("openai_moderation", "xstest", "harmbench_standard")
 COCO_ROWS = 9000  # a seeded subset of the 30k captions keeps the benign class from drowning the rest
+CHAT_ROWS = 9000  # likewise for the chit-chat turns (258k messages)
+CHAT_MIN_WORDS = 4
 
 _REPO = Path(__file__).resolve().parents[1]
 WRITTEN = _REPO / "scripts" / "data" / "written_prompts.jsonl"
@@ -218,6 +220,27 @@ def _general() -> Iterator[Row]:
             yield Row(r["text"], "sdcnl", _labels(["self-harm/intent"]))
 
 
+def _chat() -> Iterator[Row]:
+    """Benign open-domain chat (PyPI `chitchat-dataset`, MIT: BYU students chatting, unlabelled and
+    presumed benign). The other negatives are T2I prompts, captions and tweets, and the head scored
+    ordinary conversational text as harmful; one sender's consecutive messages form one turn."""
+    from importlib import resources
+
+    try:
+        root = resources.files("chitchat_dataset")
+    except ModuleNotFoundError:
+        raise SystemExit("training data needs the chitchat-dataset package: pip install -e '.[train]'") from None
+    conversations = json.loads(root.joinpath("dataset.json").read_text(encoding="utf-8"))
+    turns = {
+        text
+        for conv in conversations.values()
+        for turn in conv["messages"]
+        if len((text := " ".join(m["text"].strip() for m in turn)).split()) >= CHAT_MIN_WORDS
+    }
+    for text in sorted(turns, key=lambda t: split_of("chat" + t))[:CHAT_ROWS]:
+        yield Row(text, "chitchat", _labels([], ALL_ZERO))
+
+
 def _written() -> Iterator[Row]:
     with WRITTEN.open(encoding="utf-8") as fh:
         for line in fh:
@@ -229,12 +252,16 @@ def _written() -> Iterator[Row]:
 T2I_SOURCES = (_i2p, _nibbler, _rece, _ringabell, _benign)
 GENERAL_SOURCES = (_general,)
 WRITTEN_SOURCES = (_written,)
+CHAT_SOURCES = (_chat,)
 
 
-def load_training_rows(*, general: bool = True, written: bool = True) -> list[Row]:
+def load_training_rows(*, general: bool = True, written: bool = True, chat: bool = True) -> list[Row]:
     """All trainable rows, de-duplicated within each source, each tagged with its split."""
     loaders = (
-        list(T2I_SOURCES) + (list(GENERAL_SOURCES) if general else []) + (list(WRITTEN_SOURCES) if written else [])
+        list(T2I_SOURCES)
+        + (list(GENERAL_SOURCES) if general else [])
+        + (list(WRITTEN_SOURCES) if written else [])
+        + (list(CHAT_SOURCES) if chat else [])
     )
     merged: dict[tuple[str, str], Row] = {}
     for loader in loaders:

@@ -36,6 +36,7 @@ from classifiers.minilm_encoder import (  # noqa: E402
     load_torch_model,
     model_dir,
 )
+from classifiers.word_toxicity import WORD_MODEL_FILE, WordToxicityModel  # noqa: E402
 from scripts.prompt_data import HEAD_CATEGORIES, SEED, Row, load_training_rows  # noqa: E402
 
 CACHE = REPO / ".cache" / "train_embeddings"
@@ -340,24 +341,25 @@ def train_lexical(
     return tuple(t for t, k in zip(vocab, keep, strict=True) if k), weights[keep], bias
 
 
-def fit_stacks(ze: np.ndarray, zl: np.ndarray | None, y: np.ndarray, m: np.ndarray) -> list[tuple[float, float, float]]:
+def fit_stacks(
+    ze: np.ndarray, extras: list[np.ndarray], y: np.ndarray, m: np.ndarray
+) -> list[tuple[float, float, list[float]]]:
+    """Per category: (embedding weight, intercept, [weight of each extra logit]), fitted on validation."""
     out = []
     for j in range(y.shape[1]):
         known = m[:, j] > 0
-        out.append(fit_stack(ze[known, j], zl[known, j] if zl is not None else None, y[known, j]))
+        out.append(fit_stack(ze[known, j], [e[known, j] for e in extras], y[known, j]))
     return out
 
 
-def fit_stack(ze: np.ndarray, zl: np.ndarray | None, y: np.ndarray) -> tuple[float, float, float]:
-    """Calibration on validation: (embedding weight, intercept, lexical weight) per category."""
+def fit_stack(ze: np.ndarray, extras: list[np.ndarray], y: np.ndarray) -> tuple[float, float, list[float]]:
     from sklearn.linear_model import LogisticRegression
 
     if len(np.unique(y)) < 2:
-        return 1.0, 0.0, 0.0
-    feats = ze.reshape(-1, 1) if zl is None else np.stack([ze, zl], axis=1)
+        return 1.0, 0.0, [0.0] * len(extras)
+    feats = np.stack([ze, *extras], axis=1)
     lr = LogisticRegression(C=1e4, max_iter=1000).fit(feats, y)
-    lex = float(lr.coef_[0, 1]) if zl is not None else 0.0
-    return float(lr.coef_[0, 0]), float(lr.intercept_[0]), lex
+    return float(lr.coef_[0, 0]), float(lr.intercept_[0]), [float(c) for c in lr.coef_[0, 1:]]
 
 
 def auprc(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -426,6 +428,41 @@ def choose_thresholds(
     return presets
 
 
+def fit_calibration(
+    args: argparse.Namespace,
+    head: PromptHead,
+    parts: dict[str, list[Row]],
+    *,
+    x_val: np.ndarray,
+    ys: dict[str, tuple[np.ndarray, np.ndarray]],
+    w: np.ndarray,
+) -> tuple[dict[str, Any], list[tuple[float, float, list[float]]]]:
+    """Stack the word-level models beside the head's logits, per category, on *validation* rows:
+    the trained word/bigram model if --lexical, the word toxicity model unless --no-word-model.
+    Returns the PromptHead fields for those models and the fitted (weight, intercept, extras)."""
+    n = len(HEAD_CATEGORIES)
+    fields: dict[str, Any] = {}
+    extras: list[np.ndarray] = []  # [n_val, n_categories] logits each
+    val_texts = [r.text for r in parts["val"]]
+    if args.lexical:
+        y, m = ys["train"]
+        vocab, lw, lb = train_lexical([r.text for r in parts["train"]], y, m, w, min_df=3, c=args.lex_c, prune=0.02)
+        fields |= {"lex_vocab": vocab, "lex_weights": lw, "lex_bias": lb, "calib_lex": np.ones(n)}
+        lex_head = PromptHead(HEAD_CATEGORIES, head.weights, head.biases, np.zeros(n), np.zeros(n), {}, **fields)
+        extras.append(lex_head.lexical_logits(val_texts))
+    if not args.no_word_model:
+        fields["word_model"] = WordToxicityModel.load(assets_dir() / WORD_MODEL_FILE)
+        extras.append(np.repeat(fields["word_model"].logits(val_texts)[:, None], n, axis=1))
+    stack = fit_stacks(head.logits(x_val), extras, *ys["val"])
+    k = 0
+    if args.lexical:
+        fields["calib_lex"] = np.asarray([c[k] for _, _, c in stack], dtype=np.float32)
+        k += 1
+    if "word_model" in fields:
+        fields["calib_word"] = np.asarray([c[k] for _, _, c in stack], dtype=np.float32)
+    return fields, stack
+
+
 def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--head", choices=["lr", "mlp"], default="mlp")
@@ -434,6 +471,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--source-cap", type=int, default=3000)
     ap.add_argument("--no-general", action="store_true", help="T2I sets only (the narrow baseline)")
     ap.add_argument("--no-written", action="store_true", help="leave out scripts/data/written_prompts.jsonl")
+    ap.add_argument("--no-chat", action="store_true", help="leave out the chit-chat negatives (chitchat-dataset)")
+    ap.add_argument("--no-word-model", action="store_true", help="do not stack the word toxicity model's logit")
     ap.add_argument(
         "--lexical", action="store_true", help="add the word/bigram model (measured: lower OpenAI-set AUPRC; off)"
     )
@@ -461,7 +500,7 @@ def _set_threads(n: int) -> None:
 def main() -> None:
     args = parse_args()
     _set_threads(args.threads)
-    rows = load_training_rows(general=not args.no_general, written=not args.no_written)
+    rows = load_training_rows(general=not args.no_general, written=not args.no_written, chat=not args.no_chat)
     parts = {s: [r for r in rows if r.split == s] for s in ("train", "val", "test")}
     if args.rethreshold:
         rethreshold(args.out, parts["val"])
@@ -492,23 +531,14 @@ def main() -> None:
 
     n = len(HEAD_CATEGORIES)
     head = PromptHead(HEAD_CATEGORIES, tuple(weights), tuple(biases), np.ones(n), np.zeros(n), {"version": "raw"})
-    lex_fields: dict = {}
-    zl: dict[str, np.ndarray | None] = dict.fromkeys(parts)
-    if args.lexical:
-        vocab, lw, lb = train_lexical([r.text for r in parts["train"]], y, m, w, min_df=3, c=args.lex_c, prune=0.02)
-        lex_fields = {"lex_vocab": vocab, "lex_weights": lw, "lex_bias": lb, "calib_lex": np.ones(n)}
-        lex_head = PromptHead(HEAD_CATEGORIES, head.weights, head.biases, np.zeros(n), np.zeros(n), {}, **lex_fields)
-        zl = {s: lex_head.lexical_logits([r.text for r in part]) for s, part in parts.items()}
-    stack = fit_stacks(head.logits(xs["val"]), zl["val"], *ys["val"])
-    if lex_fields:
-        lex_fields["calib_lex"] = np.asarray([c for _, _, c in stack], dtype=np.float32)
+    extra_fields, stack = fit_calibration(args, head, parts, x_val=xs["val"], ys=ys, w=w)
     meta = build_meta(args, encoder, parts, hidden)
     head = PromptHead(
         HEAD_CATEGORIES, tuple(weights), tuple(biases),
         np.asarray([a for a, _, _ in stack], dtype=np.float32), np.asarray([b for _, b, _ in stack], dtype=np.float32),
-        meta, **lex_fields,
+        meta, **extra_fields,
     )  # fmt: skip
-    probs = {s: head.probabilities(xs[s], zl[s]) for s in parts}
+    probs = {s: head.probabilities(xs[s], head.word_logits([r.text for r in parts[s]])) for s in parts}
     thresholds = choose_thresholds(probs["val"], parts["val"], *ys["val"])
     report = {
         "thresholds_from_val": thresholds,
@@ -529,7 +559,9 @@ def rethreshold(out: Path, val: list[Row]) -> None:
     metrics = json.loads(metrics_path.read_text())
     if metrics["meta"].get("max_per_source"):
         val = cap_sources(val, metrics["meta"]["max_per_source"] // 4, metrics["meta"]["seed"])
-    probs = clf.head.probabilities(clf.encoder.embed([r.text for r in val]))
+    probs = clf.head.probabilities(
+        clf.encoder.embed([r.text for r in val]), clf.head.word_logits([r.text for r in val])
+    )
     metrics["thresholds_from_val"] = choose_thresholds(probs, val, *label_matrix(val))
     metrics_path.write_text(json.dumps(metrics, indent=1))
     print(json.dumps(metrics["thresholds_from_val"]["default"]))
@@ -538,7 +570,7 @@ def rethreshold(out: Path, val: list[Row]) -> None:
 def build_meta(args: argparse.Namespace, encoder: MiniLMEncoder, parts: dict[str, list[Row]], hidden: int) -> dict:
     today = dt.date.today().isoformat()
     tuned = f"-ft{args.finetune_top}" if args.finetune_top else ""
-    lexical = "+lex" if args.lexical else ""
+    lexical = ("+lex" if args.lexical else "") + ("" if args.no_word_model else "+word")
     return {
         "version": f"minilm-l6{tuned}+{args.head}{hidden or ''}{lexical}-{today}",
         "trained": today,
@@ -549,7 +581,9 @@ def build_meta(args: argparse.Namespace, encoder: MiniLMEncoder, parts: dict[str
         "source_cap": args.source_cap,
         "general_sets": not args.no_general,
         "written_prompts": not args.no_written,
+        "chat_negatives": not args.no_chat,
         "lexical": args.lexical,
+        "word_model": None if args.no_word_model else WORD_MODEL_FILE,
         "lex_c": args.lex_c,
         "max_tokens": encoder.windowing.max_tokens,
         "encoder_delta": f"minilm_top{args.finetune_top}.npz" if args.finetune_top else None,

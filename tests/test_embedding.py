@@ -64,12 +64,15 @@ def test_packaged_head_covers_only_taxonomy_categories() -> None:
 
 
 def test_head_round_trips_through_npz(tmp_path: Path) -> None:
-    """Saving and loading a head gives the same probabilities (plain arrays, no pickle)."""
+    """Saving and loading a head gives the same probabilities (plain arrays, no pickle), word model included."""
     head = PromptHead.load(assets_dir() / HEAD_FILE)
     head.save(tmp_path / "h.npz")
     again = PromptHead.load(tmp_path / "h.npz")
     x = np.random.default_rng(0).normal(size=(4, head.weights[0].shape[0])).astype(np.float32)
-    np.testing.assert_allclose(head.probabilities(x), again.probabilities(x), rtol=1e-6)
+    texts = ["a red bicycle", "you stupid idiot", "", "a bowl of fruit"]
+    np.testing.assert_allclose(
+        head.probabilities(x, head.word_logits(texts)), again.probabilities(x, again.word_logits(texts)), rtol=1e-6
+    )
 
 
 def test_one_result_per_prompt_in_order(clf: EmbeddingClassifier) -> None:
@@ -188,7 +191,7 @@ def test_lexical_part_adds_its_weighted_logit(tmp_path: Path) -> None:
     x = np.zeros((1, base.weights[0].shape[0]), dtype=np.float32)
     z_plain = base.logits(x) * base.calib_a + base.calib_b
     expected = 1.0 / (1.0 + np.exp(-(z_plain + 0.5 * logits[:1])))
-    np.testing.assert_allclose(again.probabilities(x, logits[:1]), expected, rtol=1e-5)
+    np.testing.assert_allclose(again.probabilities(x, again.word_logits(["a red bicycle"])), expected, rtol=1e-5)
 
 
 @pytest.fixture(scope="module")

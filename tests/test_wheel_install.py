@@ -49,9 +49,10 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_wheel_contains_the_head_weights(wheel: Path) -> None:
-    """The built wheel carries classifiers/assets/prompt_head.npz as package data."""
+    """The built wheel carries the head and the word model it stacks as package data."""
     names = zipfile.ZipFile(wheel).namelist()
     assert "classifiers/assets/prompt_head.npz" in names
+    assert "classifiers/assets/word_toxicity.npz" in names
 
 
 def test_installed_wheel_classifies_with_networking_disabled(wheel: Path, tmp_path: Path) -> None:
