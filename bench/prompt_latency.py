@@ -39,8 +39,9 @@ def measure(backend: str, prompts: list[str], repeats: int, threads: int, batch:
     from classifiers.embedding import EmbeddingClassifier
     from moderation.moderator import Moderator
 
+    backend, _, precision = backend.partition("-")  # "openvino-bf16" -> openvino in bf16
     t0 = time.perf_counter()
-    clf = EmbeddingClassifier.from_options({"backend": backend, "threads": threads})
+    clf = EmbeddingClassifier.from_options({"backend": backend, "threads": threads, "precision": precision or "f32"})
     load_s = time.perf_counter() - t0
     if clf.encoder.backend != backend:
         raise RuntimeError(f"asked for {backend}, got {clf.encoder.backend}")
@@ -77,7 +78,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=200)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=256)
-    ap.add_argument("--backends", nargs="*", default=["onnx", "torch"])
+    ap.add_argument(
+        "--backends", nargs="*", default=["openvino", "openvino-bf16", "onnx", "torch"], help="BACKEND[-PRECISION]"
+    )
     args = ap.parse_args()
     prompts = _prompts()
     words = statistics.median(len(p.split()) for p in prompts)

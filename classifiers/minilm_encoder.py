@@ -25,7 +25,7 @@ import structlog
 
 log = structlog.get_logger(__name__)
 
-Backend = Literal["auto", "onnx", "torch"]
+Backend = Literal["auto", "openvino", "onnx", "torch"]
 # Bumped whenever the exported graph's inputs/outputs or the export settings change.
 _EXPORT_VERSION = "1"
 _OPSET = 17
@@ -233,6 +233,27 @@ class _OnnxRunner:
         return np.asarray(out, dtype=np.float32)
 
 
+class _OpenVinoRunner:
+    """The same exported graph under OpenVINO (see classifiers/onnx_backend.py for why)."""
+
+    name = "openvino"
+
+    def __init__(self, delta_path: Path | None, threads: int | None, precision: str) -> None:
+        from classifiers.onnx_backend import OnnxModel
+
+        self._model = OnnxModel(
+            export_onnx(delta_path),
+            owner="embedding",
+            backend="openvino",
+            precision=precision,
+            threads=threads or min(4, os.cpu_count() or 1),
+        )
+        self.precision = self._model.precision
+
+    def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        return np.asarray(self._model.run(input_ids, attention_mask), dtype=np.float32)
+
+
 class MiniLMEncoder:
     """Texts -> 384-d unit vectors; per-window embeddings so callers can take a max over windows."""
 
@@ -245,29 +266,34 @@ class MiniLMEncoder:
         threads: int | None = None,
         batch_size: int = 32,
         device: str = "cpu",
+        precision: str = "f32",
     ) -> None:
         self.windowing = windowing or Windowing()
         self.batch_size = batch_size
         self._tokenizer = WindowTokenizer(model_dir(), self.windowing)
         if device != "cpu":  # the onnxruntime build here is CPU-only; an accelerator goes through torch
-            if backend == "onnx":
-                raise ValueError(f"embedding backend 'onnx' runs on the CPU only, not on {device!r}; use torch")
+            if backend in ("onnx", "openvino"):
+                raise ValueError(f"embedding backend {backend!r} runs on the CPU only, not on {device!r}; use torch")
             self._runner: _Runner = _TorchRunner(delta_path, threads, device)
         else:
-            self._runner = self._make_runner(backend, delta_path, threads)
+            self._runner = self._make_runner(backend, delta_path, threads, precision)
 
     @property
     def backend(self) -> str:
         return self._runner.name
 
     @staticmethod
-    def _make_runner(backend: Backend, delta_path: Path | None, threads: int | None) -> _Runner:
+    def _make_runner(backend: Backend, delta_path: Path | None, threads: int | None, precision: str) -> _Runner:
+        if precision != "f32" and backend in ("onnx", "torch"):
+            raise ValueError(f"embedding precision {precision!r} needs the openvino backend; {backend} runs f32")
         if backend == "torch":
             return _TorchRunner(delta_path, threads)
         if backend == "onnx":
             return _OnnxRunner(delta_path, threads)
+        if backend == "openvino":
+            return _OpenVinoRunner(delta_path, threads, precision)
         if backend != "auto":
-            raise ValueError(f"unknown embedding backend {backend!r}; use auto, onnx or torch")
+            raise ValueError(f"unknown embedding backend {backend!r}; use auto, openvino, onnx or torch")
         try:
             return _OnnxRunner(delta_path, threads)
         except Exception as exc:  # export or onnxruntime failed: the torch path still works
