@@ -284,8 +284,10 @@ class MiniLMEncoder:
 
     @staticmethod
     def _make_runner(backend: Backend, delta_path: Path | None, threads: int | None, precision: str) -> _Runner:
-        if precision != "f32" and backend in ("onnx", "torch"):
-            raise ValueError(f"embedding precision {precision!r} needs the openvino backend; {backend} runs f32")
+        if precision != "f32":
+            if backend not in ("auto", "openvino"):
+                raise ValueError(f"embedding precision {precision!r} needs the openvino backend; {backend} runs f32")
+            backend = "openvino"
         if backend == "torch":
             return _TorchRunner(delta_path, threads)
         if backend == "onnx":

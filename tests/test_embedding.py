@@ -225,3 +225,22 @@ def test_full_stack_blocks_disguised_sexual_prompts(moderator: Moderator, text: 
     """Under the default policy, disguised explicit prompts are blocked."""
     decision = moderator.check_prompt(text)
     assert decision.action == "block", decision.category_scores
+
+
+def test_openvino_backend_agrees_with_onnxruntime(clf: EmbeddingClassifier) -> None:
+    """The optional OpenVINO backend: float32 equals onnxruntime; bf16 stays within 0.02 and says so in its version."""
+    pytest.importorskip("openvino")
+    texts = ["a red bicycle", "naked woman having sex", "you are a worthless idiot", "a bowl of fruit"]
+    reference = clf.score_texts(texts)
+    f32 = EmbeddingClassifier.from_options({"backend": "openvino"})
+    np.testing.assert_allclose(f32.score_texts(texts), reference, atol=1e-4)
+    bf16 = EmbeddingClassifier.from_options({"backend": "openvino", "precision": "bf16"})
+    np.testing.assert_allclose(bf16.score_texts(texts), reference, atol=0.02)
+    assert bf16.version.endswith("+bf16")
+    assert not f32.version.endswith("+bf16")
+
+
+def test_bf16_on_onnxruntime_is_a_load_error() -> None:
+    """bf16 needs OpenVINO: asking onnxruntime for it fails at load time, not silently in float32."""
+    with pytest.raises(ClassifierLoadError, match="bf16"):
+        EmbeddingClassifier.from_options({"backend": "onnx", "precision": "bf16"})
