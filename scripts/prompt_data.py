@@ -38,6 +38,8 @@ CHAT_MIN_WORDS = 4
 
 _REPO = Path(__file__).resolve().parents[1]
 WRITTEN = _REPO / "scripts" / "data" / "written_prompts.jsonl"
+# Hand-written general texts (chat, posts, stories, requests), not T2I prompts: see docs/model_card.md.
+WRITTEN_TEXTS = _REPO / "scripts" / "data" / "written_texts.jsonl"
 
 
 def datasets_dir() -> Path:
@@ -242,11 +244,12 @@ def _chat() -> Iterator[Row]:
 
 
 def _written() -> Iterator[Row]:
-    with WRITTEN.open(encoding="utf-8") as fh:
-        for line in fh:
-            r = json.loads(line)
-            cats = r["categories"]
-            yield Row(r["text"], "written", _labels(cats) if cats else _labels([], ALL_ZERO))
+    for path, source in ((WRITTEN, "written"), (WRITTEN_TEXTS, "written_texts")):
+        with path.open(encoding="utf-8") as fh:
+            for line in fh:
+                r = json.loads(line)
+                cats = r["categories"]
+                yield Row(r["text"], source, _labels(cats) if cats else _labels([], ALL_ZERO))
 
 
 T2I_SOURCES = (_i2p, _nibbler, _rece, _ringabell, _benign)
