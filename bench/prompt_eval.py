@@ -65,6 +65,8 @@ def eval_sets() -> list[EvalSet]:
         test_part("nibbler", ("adversarial_nibbler",), "test part, validated text-unsafe"),
         test_part("i2p_cut", ("i2p",), "test part, nudity>=50% or inappropriate>=50% & toxicity>=0.5"),
         test_part("written", ("written",), "test part, prompts written for fluxwarden"),
+        test_part("written_texts", ("written_texts",), "test part, general texts written for fluxwarden"),
+        test_part("chitchat", ("chitchat",), "test part, benign open-domain chat"),
     ]
 
 

@@ -400,11 +400,14 @@ def _lowest_threshold(p: np.ndarray, negatives: np.ndarray, benign: np.ndarray, 
 
 
 # Operating points per preset and action: (FPR over the category's validation negatives, FPR over
-# benign T2I validation prompts, floor). Floors keep a threshold meaningful as a probability.
+# benign T2I validation prompts, floor, FPR over benign T2I prompts for *any* category). Floors keep a
+# threshold meaningful as a probability. The last budget is the union over all twelve categories: a
+# prompt is flagged if any category fires, so per-category budgets alone let the total add up
+# (0.5% of benign validation prompts flagged with 0.2% per category, measured).
 OPERATING_POINTS = {
-    "strict": {"flag": (0.10, 0.005, 0.2), "block": (0.05, 0.002, 0.35)},
-    "default": {"flag": (0.05, 0.002, 0.3), "block": (0.03, 0.001, 0.5)},
-    "permissive": {"flag": (0.02, 0.001, 0.5), "block": (0.01, 0.0005, 0.7)},
+    "strict": {"flag": (0.10, 0.005, 0.2, 0.005), "block": (0.05, 0.002, 0.35, 0.002)},
+    "default": {"flag": (0.05, 0.002, 0.3, 0.0025), "block": (0.03, 0.001, 0.5, 0.001)},
+    "permissive": {"flag": (0.02, 0.001, 0.5, 0.001), "block": (0.01, 0.0005, 0.7, 0.0005)},
 }
 
 
@@ -415,17 +418,32 @@ def choose_thresholds(
     benign_rows = np.asarray([r.source in T2I_BENIGN for r in rows])
     presets: dict[str, dict[str, dict[str, float]]] = {}
     for preset, actions in OPERATING_POINTS.items():
-        out: dict[str, dict[str, float]] = {}
-        for j, cat in enumerate(HEAD_CATEGORIES):
-            negatives = (m[:, j] > 0) & (y[:, j] == 0)
-            out[cat] = {}
-            for action, (fpr, benign_fpr, action_floor) in actions.items():
+        out: dict[str, dict[str, float]] = {cat: {} for cat in HEAD_CATEGORIES}
+        for action, (fpr, benign_fpr, action_floor, union_fpr) in actions.items():
+            for j, cat in enumerate(HEAD_CATEGORIES):
+                negatives = (m[:, j] > 0) & (y[:, j] == 0)
                 floor = max(action_floor, out[cat].get("flag", 0.0))
                 out[cat][action] = _lowest_threshold(
                     p[:, j], negatives, benign_rows, fpr=fpr, benign_fpr=benign_fpr, floor=floor
                 )
+            _fit_union_budget(p[benign_rows], out, action, union_fpr)
         presets[preset] = out
     return presets
+
+
+def _fit_union_budget(benign: np.ndarray, out: dict[str, dict[str, float]], action: str, budget: float) -> None:
+    """Raise, 0.01 at a time, the threshold of the category that fires on the most benign prompts
+    until at most `budget` of them trigger `action` in any category."""
+    while len(benign):
+        hits = np.stack([benign[:, j] >= out[cat][action] for j, cat in enumerate(HEAD_CATEGORIES)], axis=1)
+        if hits.any(axis=1).mean() <= budget:
+            return
+        counts = hits.sum(axis=0)
+        counts[[out[cat][action] >= 0.99 for cat in HEAD_CATEGORIES]] = -1
+        worst = int(counts.argmax())
+        if counts[worst] <= 0:
+            return
+        out[HEAD_CATEGORIES[worst]][action] = round(out[HEAD_CATEGORIES[worst]][action] + 0.01, 2)
 
 
 def fit_calibration(
@@ -502,8 +520,9 @@ def main() -> None:
     _set_threads(args.threads)
     rows = load_training_rows(general=not args.no_general, written=not args.no_written, chat=not args.no_chat)
     parts = {s: [r for r in rows if r.split == s] for s in ("train", "val", "test")}
+    all_val = parts["val"]  # thresholds use every validation row, not the capped subset
     if args.rethreshold:
-        rethreshold(args.out, parts["val"])
+        rethreshold(args.out, all_val)
         return
     if args.max_per_source:
         parts = {s: cap_sources(part, args.max_per_source if s == "train" else args.max_per_source // 4, args.seed)
@@ -548,21 +567,24 @@ def main() -> None:
     print(json.dumps(report, indent=1))
     if not args.no_write:
         write(args.out, head, top, meta, report)
+        rethreshold(args.out, all_val)
 
 
 def rethreshold(out: Path, val: list[Row]) -> None:
-    """Recompute the policy thresholds for an already trained head (same validation rows)."""
+    """Policy thresholds for the head in `out`, from *all* validation rows scored exactly as at run
+    time (every normalised form, window and clause segment, max over them): thresholds picked on
+    first-window scores of the original text came out too low for the full classifier, which scores
+    more pieces and so reaches higher maxima on benign prompts."""
     from classifiers.embedding import EmbeddingClassifier
+    from moderation.normalise import normalise
 
     clf = EmbeddingClassifier(head_path=out / HEAD_FILE, backend="onnx")
     metrics_path = out / "prompt_head.metrics.json"
     metrics = json.loads(metrics_path.read_text())
-    if metrics["meta"].get("max_per_source"):
-        val = cap_sources(val, metrics["meta"]["max_per_source"] // 4, metrics["meta"]["seed"])
-    probs = clf.head.probabilities(
-        clf.encoder.embed([r.text for r in val]), clf.head.word_logits([r.text for r in val])
-    )
+    results = clf.classify([normalise(r.text) for r in val])
+    probs = np.asarray([[res.scores[c] for c in HEAD_CATEGORIES] for res in results], dtype=np.float32)
     metrics["thresholds_from_val"] = choose_thresholds(probs, val, *label_matrix(val))
+    metrics["thresholds_scoring"] = {"rows": len(val), "scoring": "full classifier (forms, windows, segments)"}
     metrics_path.write_text(json.dumps(metrics, indent=1))
     print(json.dumps(metrics["thresholds_from_val"]["default"]))
 
