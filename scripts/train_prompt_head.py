@@ -406,7 +406,7 @@ def _lowest_threshold(p: np.ndarray, negatives: np.ndarray, benign: np.ndarray, 
 # (0.5% of benign validation prompts flagged with 0.2% per category, measured).
 OPERATING_POINTS = {
     "strict": {"flag": (0.10, 0.005, 0.2, 0.005), "block": (0.05, 0.002, 0.35, 0.002)},
-    "default": {"flag": (0.05, 0.002, 0.3, 0.0025), "block": (0.03, 0.001, 0.5, 0.001)},
+    "default": {"flag": (0.05, 0.002, 0.3, 0.0025), "block": (0.03, 0.001, 0.5, 0.002)},
     "permissive": {"flag": (0.02, 0.001, 0.5, 0.001), "block": (0.01, 0.0005, 0.7, 0.0005)},
 }
 
