@@ -1,10 +1,11 @@
 """Embedding classifier: all-MiniLM-L6-v2 sentence vectors + a small trained multi-label head.
 
 The head is plain arrays applied with numpy (scikit-learn is a training-time dependency only):
-dense layers with ReLU between them over the sentence vector, a sparse word/bigram logistic model
-beside it (sentence vectors blur single decisive words, bag-of-words models miss paraphrase; each
-covers the other), and per-category calibration that stacks both logits into one probability a
-policy threshold can mean something for. Every form of a prompt (original, basic,
+dense layers with ReLU between them over the sentence vector, word-level models beside it — the
+word toxicity model (classifiers/word_toxicity.py) in the shipped head, an optional sparse
+word/bigram model — because sentence vectors blur single decisive words and bag-of-words models
+miss paraphrase, and per-category calibration, fitted on validation data, that stacks the logits
+into one probability a policy threshold can mean something for. Every form of a prompt (original, basic,
 folded) and every token window of a long prompt is scored; a category's score is the max over
 them, so leetspeak, look-alike letters and a phrase buried in a long description still count.
 """

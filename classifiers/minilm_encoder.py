@@ -248,7 +248,6 @@ class _OpenVinoRunner:
             precision=precision,
             threads=threads or min(4, os.cpu_count() or 1),
         )
-        self.precision = self._model.precision
 
     def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         return np.asarray(self._model.run(input_ids, attention_mask), dtype=np.float32)
