@@ -40,6 +40,8 @@ _REPO = Path(__file__).resolve().parents[1]
 WRITTEN = _REPO / "scripts" / "data" / "written_prompts.jsonl"
 # Hand-written general texts (chat, posts, stories, requests), not T2I prompts: see docs/model_card.md.
 WRITTEN_TEXTS = _REPO / "scripts" / "data" / "written_texts.jsonl"
+WRITTEN_CONTRAST = _REPO / "scripts" / "data" / "written_contrast.jsonl"
+WRITTEN_FILES = (WRITTEN, WRITTEN_TEXTS, WRITTEN_CONTRAST)
 
 
 def datasets_dir() -> Path:
@@ -58,12 +60,12 @@ class Row:
         return any(self.labels.values())
 
 
-def _key(text: str) -> str:
+def key_of(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "", text.lower())
 
 
 def split_of(text: str) -> str:
-    digest = hashlib.sha256(f"{SEED}:{_key(text)}".encode()).digest()
+    digest = hashlib.sha256(f"{SEED}:{key_of(text)}".encode()).digest()
     u = int.from_bytes(digest[:8], "big") / 2**64
     if u < SPLITS["train"]:
         return "train"
@@ -244,7 +246,8 @@ def _chat() -> Iterator[Row]:
 
 
 def _written() -> Iterator[Row]:
-    for path, source in ((WRITTEN, "written"), (WRITTEN_TEXTS, "written_texts")):
+    sources = ((WRITTEN, "written"), (WRITTEN_TEXTS, "written_texts"), (WRITTEN_CONTRAST, "written_contrast"))
+    for path, source in sources:
         with path.open(encoding="utf-8") as fh:
             for line in fh:
                 r = json.loads(line)
@@ -272,7 +275,7 @@ def load_training_rows(*, general: bool = True, written: bool = True, chat: bool
             text = row.text.strip()
             if not text:
                 continue
-            key = (row.source, _key(text))
+            key = (row.source, key_of(text))
             if key in merged:  # the same text twice in one source: union of what is known
                 old = merged[key].labels
                 for cat, val in row.labels.items():
