@@ -18,9 +18,11 @@ from typing import Any
 
 from moderation.lists import TERM_LISTS, Term, WordLists, load_lists
 from moderation.normalise import NormalisedText, basic, fold
+from moderation.taxonomy import Category
 from moderation.types import ClassifierResult, Evidence, Span, Stage
 
 VERSION = "1"
+SEXUAL_MINORS = Category.SEXUAL_MINORS.value
 _BEFORE = r"(?<![^\W_])"  # not preceded by a letter or digit
 _AFTER = r"(?![^\W_])"  # not followed by a letter or digit
 _SEPARATOR = r"[\W_]*"  # optional punctuation or space in the folded form: "self-harm", "selfharm"
@@ -203,10 +205,11 @@ class LexiconClassifier:
     name = "lexicon"
     stage = Stage.PROMPT
 
-    def __init__(self, lists: WordLists | None = None, *, max_evidence: int = 8) -> None:
+    def __init__(self, lists: WordLists | None = None, *, max_evidence: int = 8, scale: float = 1.0) -> None:
         self.lists = lists if lists is not None else load_lists()
-        self.version = f"{VERSION}+{self.lists.sha256[:12]}"
+        self.version = f"{VERSION}+{self.lists.sha256[:12]}" + (f"+x{scale:g}" if scale != 1.0 else "")
         self.max_evidence = max_evidence
+        self.scale = scale
         self._matchers = {name: matcher_for(self.lists[name]) for name in TERM_LISTS if self.lists[name]}
         self._allow = AllowFilter(self.lists["allow"])
 
@@ -216,11 +219,23 @@ class LexiconClassifier:
     ) -> LexiconClassifier:
         opts = dict(options or {})
         max_evidence = opts.pop("max_evidence", 8)
+        scale = opts.pop("scale", 1.0)
         if opts:
-            raise ValueError(f"unknown lexicon option(s): {', '.join(sorted(opts))}; known: max_evidence")
+            raise ValueError(f"unknown lexicon option(s): {', '.join(sorted(opts))}; known: max_evidence, scale")
         if not isinstance(max_evidence, int) or isinstance(max_evidence, bool) or max_evidence < 1:
             raise ValueError(f"lexicon option max_evidence must be a positive integer, got {max_evidence!r}")
-        return cls(lists, max_evidence=max_evidence)
+        if isinstance(scale, bool) or not isinstance(scale, int | float) or not 0.0 < scale <= 1.0:
+            raise ValueError(f"lexicon option scale must be a number in (0, 1], got {scale!r}")
+        return cls(lists, max_evidence=max_evidence, scale=float(scale))
+
+    def _weight(self, category: str, term: Term) -> float:
+        """A term's score: its list weight times `scale`, except for the hard-block category.
+
+        `scale` < 1 lets the policy rank word-list hits below the embedding model's confident
+        scores (a slur quoted in a benign sentence scored 1.0, above every real positive); a
+        sexual/minors term keeps its full weight, since no policy may weaken that block.
+        """
+        return term.weight if category == SEXUAL_MINORS else round(term.weight * self.scale, 6)
 
     def classify(self, texts: Sequence[NormalisedText]) -> list[ClassifierResult]:
         return [self._one(t) for t in texts]
@@ -231,11 +246,11 @@ class LexiconClassifier:
         evidence: list[Evidence] = []
         for category, matches in best_matches(self._matchers, self._allow, text).items():
             matches.sort(key=lambda m: (-m.term.weight, m.start))
-            scores[category] = matches[0].term.weight
+            scores[category] = self._weight(category, matches[0].term)
             evidence.extend(
                 Evidence(
                     label=category,
-                    score=m.term.weight,
+                    score=self._weight(category, m.term),
                     rule=f"term:{m.term.text}",
                     span=Span(start=m.start, end=m.end, text=m.text, form=m.form),
                 )
