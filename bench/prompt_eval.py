@@ -118,7 +118,9 @@ def classifier_alone(name: str, options: dict | None = None) -> Scorer:
     from moderation.policy import load_policy
 
     policy = load_policy("default")
-    clf = registry.build(name, options or {}, lists=policy.word_lists, policy=policy)
+    # The classifier as the default policy configures it (the lexicon's scale), unless told otherwise.
+    configured = {spec.name: spec.options for spec in policy.prompt.classifiers}
+    clf = registry.build(name, options or configured.get(name, {}), lists=policy.word_lists, policy=policy)
 
     def run(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         results = []

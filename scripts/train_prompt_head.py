@@ -61,7 +61,10 @@ def embed_cached(encoder: MiniLMEncoder, texts: list[str], key: str) -> np.ndarr
             vecs = encoder.embed([t for _, t in chunk])
             store.update({h: v for (h, _), v in zip(chunk, vecs, strict=True)})
             print(f"  {start + len(chunk)}/{len(todo)} {time.time() - t0:.0f}s", flush=True)
-        np.savez(path, keys=np.asarray(list(store)), vecs=np.stack(list(store.values())))
+        # Write then rename: two training runs side by side must not leave a torn cache behind.
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, keys=np.asarray(list(store)), vecs=np.stack(list(store.values())))
+        os.replace(tmp, path)
     return np.stack([store[h] for h in hashes])
 
 
@@ -585,8 +588,37 @@ def rethreshold(out: Path, val: list[Row]) -> None:
     probs = np.asarray([[res.scores[c] for c in HEAD_CATEGORIES] for res in results], dtype=np.float32)
     metrics["thresholds_from_val"] = choose_thresholds(probs, val, *label_matrix(val))
     metrics["thresholds_scoring"] = {"rows": len(val), "scoring": "full classifier (forms, windows, segments)"}
+    metrics["lexicon_scale_from_val"] = choose_lexicon_scale(probs, val)
     metrics_path.write_text(json.dumps(metrics, indent=1))
     print(json.dumps(metrics["thresholds_from_val"]["default"]))
+    print(json.dumps(metrics["lexicon_scale_from_val"]))
+
+
+LEXICON_SCALES = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)
+
+
+def choose_lexicon_scale(probs: np.ndarray, val: list[Row], tolerance: float = 0.001) -> dict[str, Any]:
+    """The policy's lexicon `scale`, on validation rows: the engine keeps the max of the lexicon's
+    and the head's score per category, and a word-list hit at full weight (a slur quoted in a
+    benign tweet scores 1.0) outranks the head's confident positives. Of the scales whose
+    any-category AUPRC is within `tolerance` of the best, the largest: the lexicon is weakened no
+    more than the data asks."""
+    from classifiers.lexicon import LexiconClassifier
+    from moderation.normalise import normalise
+
+    lexicon = LexiconClassifier()
+    lex = np.asarray(
+        [
+            [res.scores.get(c, 0.0) for c in HEAD_CATEGORIES]
+            for res in lexicon.classify([normalise(r.text) for r in val])
+        ]
+    )
+    y, m = label_matrix(val)
+    unsafe = (y * m).max(axis=1)
+    by_scale = {s: auprc(np.maximum(probs, lex * s).max(axis=1), unsafe) for s in LEXICON_SCALES}
+    best = max(by_scale.values())
+    scale = max(s for s, a in by_scale.items() if a >= best - tolerance)
+    return {"scale": scale, "auprc_by_scale": {f"{s:g}": round(a, 4) for s, a in by_scale.items()}}
 
 
 def build_meta(args: argparse.Namespace, encoder: MiniLMEncoder, parts: dict[str, list[Row]], hidden: int) -> dict:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.apply_thresholds import METRICS, PRESETS, rewrite
+from scripts.apply_thresholds import METRICS, PRESETS, lexicon_scale, rewrite
 
 POLICIES = Path(__file__).resolve().parents[1] / "policies"
 
@@ -17,7 +17,10 @@ def test_preset_is_in_step_with_the_shipped_head(preset: str) -> None:
     """`scripts/apply_thresholds.py` would change nothing: retraining without re-applying fails here."""
     metrics = json.loads(METRICS.read_text())
     text = (POLICIES / f"{preset}.yaml").read_text()
-    assert rewrite(text, metrics["thresholds_from_val"][preset], metrics["meta"]["version"]) == text
+    assert (
+        rewrite(text, metrics["thresholds_from_val"][preset], metrics["meta"]["version"], lexicon_scale(metrics))
+        == text
+    )
 
 
 def test_rewrite_touches_only_the_prompt_section() -> None:
@@ -30,3 +33,9 @@ def test_rewrite_touches_only_the_prompt_section() -> None:
     assert "    sexual: {flag: 0.55}\n" in new  # block not added: the preset only flags
     assert "    hate: {flag: 0.3, block: 0.5}  # note\n" in new
     assert new.endswith("image:\n  categories:\n    sexual: {flag: 0.5}\n")
+
+
+def test_rewrite_sets_the_lexicon_scale_in_place() -> None:
+    text = "prompt:\n  classifiers:\n    - {name: lexicon, options: {scale: 1}}  # why\n    - name: names\n"
+    assert rewrite(text, {}, "v2", 0.8) == text.replace("scale: 1}", "scale: 0.8}")
+    assert rewrite(text, {}, "v2", None) == text
