@@ -23,6 +23,7 @@ from moderation.types import ClassifierResult, Evidence, Span, Stage
 
 VERSION = "1"
 SEXUAL_MINORS = Category.SEXUAL_MINORS.value
+MIN_CAP = 0.8  # a lower cap would quietly undo term weights that policies' thresholds rely on
 _BEFORE = r"(?<![^\W_])"  # not preceded by a letter or digit
 _AFTER = r"(?![^\W_])"  # not followed by a letter or digit
 _SEPARATOR = r"[\W_]*"  # optional punctuation or space in the folded form: "self-harm", "selfharm"
@@ -205,11 +206,11 @@ class LexiconClassifier:
     name = "lexicon"
     stage = Stage.PROMPT
 
-    def __init__(self, lists: WordLists | None = None, *, max_evidence: int = 8, scale: float = 1.0) -> None:
+    def __init__(self, lists: WordLists | None = None, *, max_evidence: int = 8, cap: float = 1.0) -> None:
         self.lists = lists if lists is not None else load_lists()
-        self.version = f"{VERSION}+{self.lists.sha256[:12]}" + (f"+x{scale:g}" if scale != 1.0 else "")
+        self.version = f"{VERSION}+{self.lists.sha256[:12]}" + (f"+cap{cap:g}" if cap != 1.0 else "")
         self.max_evidence = max_evidence
-        self.scale = scale
+        self.cap = cap
         self._matchers = {name: matcher_for(self.lists[name]) for name in TERM_LISTS if self.lists[name]}
         self._allow = AllowFilter(self.lists["allow"])
 
@@ -219,23 +220,23 @@ class LexiconClassifier:
     ) -> LexiconClassifier:
         opts = dict(options or {})
         max_evidence = opts.pop("max_evidence", 8)
-        scale = opts.pop("scale", 1.0)
+        cap = opts.pop("cap", 1.0)
         if opts:
-            raise ValueError(f"unknown lexicon option(s): {', '.join(sorted(opts))}; known: max_evidence, scale")
+            raise ValueError(f"unknown lexicon option(s): {', '.join(sorted(opts))}; known: cap, max_evidence")
         if not isinstance(max_evidence, int) or isinstance(max_evidence, bool) or max_evidence < 1:
             raise ValueError(f"lexicon option max_evidence must be a positive integer, got {max_evidence!r}")
-        if isinstance(scale, bool) or not isinstance(scale, int | float) or not 0.0 < scale <= 1.0:
-            raise ValueError(f"lexicon option scale must be a number in (0, 1], got {scale!r}")
-        return cls(lists, max_evidence=max_evidence, scale=float(scale))
+        if isinstance(cap, bool) or not isinstance(cap, int | float) or not MIN_CAP <= cap <= 1.0:
+            raise ValueError(f"lexicon option cap must be a number in [{MIN_CAP}, 1], got {cap!r}")
+        return cls(lists, max_evidence=max_evidence, cap=float(cap))
 
     def _weight(self, category: str, term: Term) -> float:
-        """A term's score: its list weight times `scale`, except for the hard-block category.
+        """A term's score: its list weight, at most `cap` (never for the hard-block category).
 
-        `scale` < 1 lets the policy rank word-list hits below the embedding model's confident
-        scores (a slur quoted in a benign sentence scored 1.0, above every real positive); a
-        sexual/minors term keeps its full weight, since no policy may weaken that block.
+        A listed word at full weight (a slur quoted in a benign sentence) scored 1.0, above every
+        confident model score; a cap just under 1 ranks it below them while every decision a
+        threshold under the cap takes stays as it was. sexual/minors terms keep their weight.
         """
-        return term.weight if category == SEXUAL_MINORS else round(term.weight * self.scale, 6)
+        return term.weight if category == SEXUAL_MINORS else min(term.weight, self.cap)
 
     def classify(self, texts: Sequence[NormalisedText]) -> list[ClassifierResult]:
         return [self._one(t) for t in texts]

@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/apply_thresholds.py [--check]
 
-Reads `thresholds_from_val` and `lexicon_scale_from_val` from classifiers/assets/prompt_head.metrics.json (written by
+Reads `thresholds_from_val` and `lexicon_cap_from_val` from classifiers/assets/prompt_head.metrics.json (written by
 scripts/train_prompt_head.py from the *validation* split only) and rewrites, in
 policies/{default,strict,permissive}.yaml, the numbers of each head category's line in place: the
 actions a preset lists stay the ones it lists (permissive only flags sexual prompts, for example),
@@ -22,15 +22,13 @@ METRICS = REPO / "classifiers" / "assets" / "prompt_head.metrics.json"
 PRESETS = ("default", "strict", "permissive")
 _LINE = re.compile(r"^(?P<indent>\s+)(?P<cat>[a-z/-]+): \{(?P<body>[^}]*)\}(?P<rest>.*)$")
 _HEAD_COMMENT = re.compile(r"(by scripts/train_prompt_head\.py for head )\S+?(:?)$")
-_LEXICON_SCALE = re.compile(r"^(?P<head>\s+- \{name: lexicon, options: \{scale: )[0-9.]+(?P<tail>\}\}.*)$")
+_LEXICON_CAP = re.compile(r"^(?P<head>\s+- \{name: lexicon, options: \{cap: )[0-9.]+(?P<tail>\}\}.*)$")
 
 
-def rewrite(
-    text: str, thresholds: dict[str, dict[str, float]], version: str, lexicon_scale: float | None = None
-) -> str:
+def rewrite(text: str, thresholds: dict[str, dict[str, float]], version: str, lexicon_cap: float | None = None) -> str:
     """Only lines inside the top-level `prompt:` section change (the image stage has its own `sexual`).
 
-    `lexicon_scale` rewrites the lexicon's `scale` option where the preset lists the classifier
+    `lexicon_cap` rewrites the lexicon's `cap` option where the preset lists the classifier
     (default.yaml; the others inherit it)."""
     out = []
     section = ""
@@ -46,17 +44,17 @@ def rewrite(
                 action = item.split(":")[0].strip()
                 parts.append(f"{action}: {new[action]:g}" if action in new else item.strip())
             line = f"{m['indent']}{m['cat']}: {{{', '.join(parts)}}}{m['rest']}"
-        elif section == "prompt" and lexicon_scale is not None and (s := _LEXICON_SCALE.match(line)):
-            line = f"{s['head']}{lexicon_scale:g}{s['tail']}"
+        elif section == "prompt" and lexicon_cap is not None and (s := _LEXICON_CAP.match(line)):
+            line = f"{s['head']}{lexicon_cap:g}{s['tail']}"
         elif section == "prompt":
             line = _HEAD_COMMENT.sub(lambda c: f"{c[1]}{version}{c[2]}", line)
         out.append(line)
     return "\n".join(out) + "\n"
 
 
-def lexicon_scale(metrics: dict) -> float | None:
-    chosen = metrics.get("lexicon_scale_from_val")
-    return None if chosen is None else float(chosen["scale"])
+def lexicon_cap(metrics: dict) -> float | None:
+    chosen = metrics.get("lexicon_cap_from_val")
+    return None if chosen is None else float(chosen["cap"])
 
 
 def main() -> None:
@@ -69,7 +67,7 @@ def main() -> None:
     for preset in PRESETS:
         path = REPO / "policies" / f"{preset}.yaml"
         old = path.read_text()
-        new = rewrite(old, metrics["thresholds_from_val"][preset], version, lexicon_scale(metrics))
+        new = rewrite(old, metrics["thresholds_from_val"][preset], version, lexicon_cap(metrics))
         if new != old:
             stale.append(path.name)
             if not args.check:

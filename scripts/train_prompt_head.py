@@ -588,20 +588,20 @@ def rethreshold(out: Path, val: list[Row]) -> None:
     probs = np.asarray([[res.scores[c] for c in HEAD_CATEGORIES] for res in results], dtype=np.float32)
     metrics["thresholds_from_val"] = choose_thresholds(probs, val, *label_matrix(val))
     metrics["thresholds_scoring"] = {"rows": len(val), "scoring": "full classifier (forms, windows, segments)"}
-    metrics["lexicon_scale_from_val"] = choose_lexicon_scale(probs, val)
+    metrics["lexicon_cap_from_val"] = choose_lexicon_cap(probs, val)
     metrics_path.write_text(json.dumps(metrics, indent=1))
     print(json.dumps(metrics["thresholds_from_val"]["default"]))
-    print(json.dumps(metrics["lexicon_scale_from_val"]))
+    print(json.dumps(metrics["lexicon_cap_from_val"]))
 
 
-LEXICON_SCALES = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)
+LEXICON_CAPS = (1.0, 0.99, 0.98, 0.95, 0.9, 0.85, 0.8)
 
 
-def choose_lexicon_scale(probs: np.ndarray, val: list[Row], tolerance: float = 0.001) -> dict[str, Any]:
-    """The policy's lexicon `scale`, on validation rows: the engine keeps the max of the lexicon's
+def choose_lexicon_cap(probs: np.ndarray, val: list[Row], tolerance: float = 0.001) -> dict[str, Any]:
+    """The policy's lexicon `cap`, on validation rows: the engine keeps the max of the lexicon's
     and the head's score per category, and a word-list hit at full weight (a slur quoted in a
-    benign tweet scores 1.0) outranks the head's confident positives. Of the scales whose
-    any-category AUPRC is within `tolerance` of the best, the largest: the lexicon is weakened no
+    benign tweet scores 1.0) outranks the head's confident positives. Of the caps whose
+    any-category AUPRC is within `tolerance` of the best, the largest: the lexicon is limited no
     more than the data asks."""
     from classifiers.lexicon import LexiconClassifier
     from moderation.normalise import normalise
@@ -615,10 +615,10 @@ def choose_lexicon_scale(probs: np.ndarray, val: list[Row], tolerance: float = 0
     )
     y, m = label_matrix(val)
     unsafe = (y * m).max(axis=1)
-    by_scale = {s: auprc(np.maximum(probs, lex * s).max(axis=1), unsafe) for s in LEXICON_SCALES}
-    best = max(by_scale.values())
-    scale = max(s for s, a in by_scale.items() if a >= best - tolerance)
-    return {"scale": scale, "auprc_by_scale": {f"{s:g}": round(a, 4) for s, a in by_scale.items()}}
+    by_cap = {c: auprc(np.maximum(probs, np.minimum(lex, c)).max(axis=1), unsafe) for c in LEXICON_CAPS}
+    best = max(by_cap.values())
+    cap = max(c for c, a in by_cap.items() if a >= best - tolerance)
+    return {"cap": cap, "auprc_by_cap": {f"{c:g}": round(a, 4) for c, a in by_cap.items()}}
 
 
 def build_meta(args: argparse.Namespace, encoder: MiniLMEncoder, parts: dict[str, list[Row]], hidden: int) -> dict:

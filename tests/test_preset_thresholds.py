@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.apply_thresholds import METRICS, PRESETS, lexicon_scale, rewrite
+from scripts.apply_thresholds import METRICS, PRESETS, lexicon_cap, rewrite
 
 POLICIES = Path(__file__).resolve().parents[1] / "policies"
 
@@ -18,8 +18,7 @@ def test_preset_is_in_step_with_the_shipped_head(preset: str) -> None:
     metrics = json.loads(METRICS.read_text())
     text = (POLICIES / f"{preset}.yaml").read_text()
     assert (
-        rewrite(text, metrics["thresholds_from_val"][preset], metrics["meta"]["version"], lexicon_scale(metrics))
-        == text
+        rewrite(text, metrics["thresholds_from_val"][preset], metrics["meta"]["version"], lexicon_cap(metrics)) == text
     )
 
 
@@ -35,7 +34,7 @@ def test_rewrite_touches_only_the_prompt_section() -> None:
     assert new.endswith("image:\n  categories:\n    sexual: {flag: 0.5}\n")
 
 
-def test_rewrite_sets_the_lexicon_scale_in_place() -> None:
-    text = "prompt:\n  classifiers:\n    - {name: lexicon, options: {scale: 1}}  # why\n    - name: names\n"
-    assert rewrite(text, {}, "v2", 0.8) == text.replace("scale: 1}", "scale: 0.8}")
+def test_rewrite_sets_the_lexicon_cap_in_place() -> None:
+    text = "prompt:\n  classifiers:\n    - {name: lexicon, options: {cap: 1}}  # why\n    - name: names\n"
+    assert rewrite(text, {}, "v2", 0.95) == text.replace("cap: 1}", "cap: 0.95}")
     assert rewrite(text, {}, "v2", None) == text
