@@ -118,7 +118,7 @@ def classifier_alone(name: str, options: dict | None = None) -> Scorer:
     from moderation.policy import load_policy
 
     policy = load_policy("default")
-    # The classifier as the default policy configures it (the lexicon's scale), unless told otherwise.
+    # The classifier as the default policy configures it (the lexicon's cap), unless told otherwise.
     configured = {spec.name: spec.options for spec in policy.prompt.classifiers}
     clf = registry.build(name, options or configured.get(name, {}), lists=policy.word_lists, policy=policy)
 

@@ -2,8 +2,9 @@
 
     .venv/bin/python scripts/apply_thresholds.py [--check]
 
-Reads `thresholds_from_val` and `lexicon_cap_from_val` from classifiers/assets/prompt_head.metrics.json (written by
-scripts/train_prompt_head.py from the *validation* split only) and rewrites, in
+Reads `thresholds_from_val` and `lexicon_cap_from_val` from
+classifiers/assets/prompt_head.metrics.json (written by scripts/train_prompt_head.py from the
+*validation* split only) and rewrites, in
 policies/{default,strict,permissive}.yaml, the numbers of each head category's line in place: the
 actions a preset lists stay the ones it lists (permissive only flags sexual prompts, for example),
 comments and every other line are untouched. `--check` exits 1 if a policy is out of date.

@@ -503,7 +503,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--max-per-source", type=int, default=0, help="cap rows per source (train; val/test a quarter)")
     ap.add_argument("--ft-lr", type=float, default=5e-5)
     ap.add_argument(
-        "--rethreshold", action="store_true", help="only recompute thresholds_from_val for the head in --out"
+        "--rethreshold",
+        action="store_true",
+        help="only recompute thresholds_from_val and the lexicon cap for the head in --out",
     )
     ap.add_argument("--no-write", action="store_true", help="report only; do not overwrite the shipped head")
     ap.add_argument("--out", type=Path, default=assets_dir())
