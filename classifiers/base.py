@@ -3,6 +3,10 @@
 A classifier *measures*: it returns per-category scores in [0, 1] and the evidence behind them,
 one `ClassifierResult` per input, in input order. It never applies thresholds or decides; that
 is the policy engine's job. Classifiers are batch-first because batching is where the speed is.
+
+A classifier may set `inline = True` when it is pure Python and linear in its (length-capped)
+input: the stage runner then calls it in the request's thread instead of the pool, which saves the
+hand-off and the contention with model threads. Models never do: only pooled work has a deadline.
 """
 
 from __future__ import annotations

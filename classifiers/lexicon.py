@@ -205,6 +205,7 @@ class LexiconClassifier:
 
     name = "lexicon"
     stage = Stage.PROMPT
+    inline = True  # pure Python, linear in the (length-capped) prompt: runs in the caller's thread
 
     def __init__(self, lists: WordLists | None = None, *, max_evidence: int = 8, cap: float = 1.0) -> None:
         self.lists = lists if lists is not None else load_lists()

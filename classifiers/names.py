@@ -266,6 +266,7 @@ class NamesClassifier:
 
     name = "names"
     stage = Stage.PROMPT
+    inline = True  # pure Python, linear in the (length-capped) prompt: runs in the caller's thread
 
     def __init__(self, lists: WordLists | None = None) -> None:
         self.lists = lists if lists is not None else load_lists()

@@ -107,6 +107,50 @@ def test_onnx_export_is_cached(onnx_cache: Path, monkeypatch: pytest.MonkeyPatch
     assert first.parent == onnx_cache
 
 
+def test_onnxruntime_runs_the_fused_graph(clf: EmbeddingClassifier, onnx_cache: Path) -> None:
+    """onnxruntime loads the fused graph (Attention etc. as single ops) cached beside the plain export."""
+    graph = clf.encoder._runner.graph  # type: ignore[attr-defined]
+    assert graph.name.endswith("-ort-fused.onnx") and graph.parent == onnx_cache
+    import onnx
+
+    ops = {node.op_type for node in onnx.load(str(graph)).graph.node}
+    assert {"Attention", "SkipLayerNormalization"} <= ops
+
+
+def test_fusion_failure_keeps_the_plain_graph(onnx_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """If the optimizer cannot fuse the export, onnxruntime runs the plain graph (same scores) and logs why."""
+    monkeypatch.setenv("FLUXWARDEN_CACHE_DIR", str(onnx_cache))
+
+    def broken(_plain: Path) -> Path:
+        raise RuntimeError("no attention fused")
+
+    monkeypatch.setattr(minilm_encoder, "fused_onnx", broken)
+    with capture_logs() as logs:
+        runner = minilm_encoder._OnnxRunner(None, threads=1)
+    assert runner.graph == minilm_encoder.export_onnx(None)
+    assert any(e["event"] == "embedding_onnx_fusion_failed" for e in logs)
+
+
+def test_identical_token_sequences_are_encoded_once(clf: EmbeddingClassifier) -> None:
+    """A prompt and its case-folded form tokenize alike (the tokenizer is uncased): one encoder row, same vector."""
+    encoder = clf.encoder
+    calls: list[int] = []
+    real = encoder._runner
+
+    def counting(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        calls.append(len(input_ids))
+        return real(input_ids, attention_mask)
+
+    encoder._runner = counting  # type: ignore[assignment]
+    try:
+        emb, owner = encoder.embed_windows(["A Red Apple", "a red apple", "a green apple"])
+    finally:
+        encoder._runner = real
+    assert sum(calls) == 2 and owner.tolist() == [0, 1, 2]
+    np.testing.assert_array_equal(emb[0], emb[1])
+    assert not np.allclose(emb[0], emb[2])
+
+
 def test_onnx_failure_falls_back_to_torch(monkeypatch: pytest.MonkeyPatch) -> None:
     """If the ONNX path cannot start, 'auto' runs on torch and logs the event."""
 

@@ -55,6 +55,22 @@ class ShortClassifier:
         return []
 
 
+class InlineClassifier:
+    """Test stand-in for a cheap pure-Python classifier (`inline = True`) that records its thread."""
+
+    name, version, stage, inline = "lexicon", "standin", Stage.PROMPT, True
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.threads: list[threading.Thread] = []
+
+    def classify(self, texts: Sequence[NormalisedText]) -> list[ClassifierResult]:
+        self.threads.append(threading.current_thread())
+        if self.fail:
+            raise RuntimeError("rule table corrupt")
+        return [ClassifierResult(classifier=self.name, scores={"sexual": 0.9}) for _ in texts]
+
+
 @pytest.fixture(scope="module")
 def policy() -> Policy:
     return load_policy_text(STANDIN_POLICY)
@@ -65,6 +81,21 @@ def test_raising_classifier_blocks(policy: Policy) -> None:
     d = Moderator(policy, classifiers={"lexicon": RaisingClassifier()}).check_prompt("a cat")
     assert d.action is Action.BLOCK and d.reasons[0].code == "classifier_error"
     assert "model exploded" in d.reasons[0].message
+
+
+def test_inline_classifiers_run_in_the_callers_thread(policy: Policy) -> None:
+    """An `inline` classifier skips the pool: it runs in the request's thread and its scores count."""
+    inline = InlineClassifier()
+    d = Moderator(policy, classifiers={"lexicon": inline}).check_prompt("a cat")
+    assert inline.threads == [threading.current_thread()]
+    assert d.action is Action.BLOCK and d.reasons[0].category == "sexual"
+
+
+def test_raising_inline_classifier_blocks(policy: Policy) -> None:
+    """An exception in an inline classifier fails closed like one in the pool."""
+    d = Moderator(policy, classifiers={"lexicon": InlineClassifier(fail=True)}).check_prompt("a cat")
+    assert d.action is Action.BLOCK and d.reasons[0].code == "classifier_error"
+    assert "rule table corrupt" in d.reasons[0].message
 
 
 def test_hanging_classifier_times_out_and_blocks(policy: Policy) -> None:
