@@ -37,6 +37,7 @@ from classifiers.minilm_encoder import (  # noqa: E402
     model_dir,
 )
 from classifiers.word_toxicity import WORD_MODEL_FILE, WordToxicityModel  # noqa: E402
+from scripts import prompt_data  # noqa: E402
 from scripts.prompt_data import HEAD_CATEGORIES, SEED, Row, load_training_rows  # noqa: E402
 
 CACHE = REPO / ".cache" / "train_embeddings"
@@ -146,6 +147,20 @@ def train_mlp(
         [mod.weight.detach().numpy().T.copy() for mod in linear],
         [mod.bias.detach().numpy().copy() for mod in linear],
     )
+
+
+def merge_heads(heads: list[tuple[list[np.ndarray], list[np.ndarray]]]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """K one-hidden-layer MLPs as one MLP K times as wide whose logits are their mean: the hidden
+    layers side by side, the output layer stacked and divided by K. The shipped file and the
+    run-time code stay the same; the cost is one wider matrix product."""
+    if len(heads) == 1:
+        return heads[0]
+    if any(len(w) != 2 for w, _ in heads):
+        raise ValueError("only one-hidden-layer heads can be merged")
+    k = len(heads)
+    weights = [np.hstack([w[0] for w, _ in heads]), np.vstack([w[1] for w, _ in heads]) / k]
+    biases = [np.concatenate([b[0] for _, b in heads]), np.mean([b[1] for _, b in heads], axis=0)]
+    return weights, biases
 
 
 class TopLayers:
@@ -502,6 +517,13 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--ft-epochs", type=int, default=1)
     ap.add_argument("--max-per-source", type=int, default=0, help="cap rows per source (train; val/test a quarter)")
     ap.add_argument("--ft-lr", type=float, default=5e-5)
+    ap.add_argument("--ensemble", type=int, default=1, help="average N MLP heads (seeds seed..seed+N-1)")
+    ap.add_argument(
+        "--davidson-offensive",
+        choices=["harassment", "unlabelled"],
+        default=prompt_data.DAVIDSON_OFFENSIVE,
+        help="what Davidson's offensive-language class is labelled (see scripts/prompt_data.py)",
+    )
     ap.add_argument(
         "--rethreshold",
         action="store_true",
@@ -523,6 +545,7 @@ def _set_threads(n: int) -> None:
 def main() -> None:
     args = parse_args()
     _set_threads(args.threads)
+    prompt_data.DAVIDSON_OFFENSIVE = args.davidson_offensive
     rows = load_training_rows(general=not args.no_general, written=not args.no_written, chat=not args.no_chat)
     parts = {s: [r for r in rows if r.split == s] for s in ("train", "val", "test")}
     all_val = parts["val"]  # thresholds use every validation row, not the capped subset
@@ -553,6 +576,15 @@ def main() -> None:
         print(f"fine-tuned top {args.finetune_top} layer(s) in {time.time() - t0:.0f}s", flush=True)
         xs = {s: top.embed(h) for s, h in hidden_in.items()}
 
+    if args.ensemble > 1 and hidden:
+        # Extra heads on the final (fine-tuned) embeddings, one seed each, averaged with the first.
+        t0 = time.time()
+        extra = [
+            train_mlp(xs["train"], y, m, w, hidden=hidden, epochs=args.epochs, seed=args.seed + k)
+            for k in range(1, args.ensemble)
+        ]
+        weights, biases = merge_heads([(weights, biases), *extra])
+        print(f"trained {args.ensemble - 1} more heads in {time.time() - t0:.0f}s", flush=True)
     n = len(HEAD_CATEGORIES)
     head = PromptHead(HEAD_CATEGORIES, tuple(weights), tuple(biases), np.ones(n), np.zeros(n), {"version": "raw"})
     extra_fields, stack = fit_calibration(args, head, parts, x_val=xs["val"], ys=ys, w=w)
@@ -627,8 +659,9 @@ def build_meta(args: argparse.Namespace, encoder: MiniLMEncoder, parts: dict[str
     today = dt.date.today().isoformat()
     tuned = f"-ft{args.finetune_top}" if args.finetune_top else ""
     lexical = ("+lex" if args.lexical else "") + ("" if args.no_word_model else "+word")
+    ensemble = f"x{args.ensemble}" if args.ensemble > 1 and hidden else ""
     return {
-        "version": f"minilm-l6{tuned}+{args.head}{hidden or ''}{lexical}-{today}",
+        "version": f"minilm-l6{tuned}+{args.head}{hidden or ''}{ensemble}{lexical}-{today}",
         "trained": today,
         "seed": args.seed,
         "head": args.head,
@@ -648,6 +681,8 @@ def build_meta(args: argparse.Namespace, encoder: MiniLMEncoder, parts: dict[str
         "ft_lr": args.ft_lr if args.finetune_top else 0,
         "rows": {k: len(v) for k, v in parts.items()},
         "max_per_source": args.max_per_source,
+        "davidson_offensive": args.davidson_offensive,
+        "ensemble": args.ensemble if hidden else 1,
     }
 
 

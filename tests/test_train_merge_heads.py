@@ -1,0 +1,40 @@
+"""The training script's head ensemble ships as one wider MLP whose logits are the heads' mean."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from classifiers.embedding import PromptHead
+from scripts.train_prompt_head import merge_heads
+
+
+def _head(rng: np.random.Generator, n_in: int = 8, hidden: int = 5, n_out: int = 3) -> tuple[list, list]:
+    weights = [rng.normal(size=(n_in, hidden)).astype(np.float32), rng.normal(size=(hidden, n_out)).astype(np.float32)]
+    return weights, [rng.normal(size=hidden).astype(np.float32), rng.normal(size=n_out).astype(np.float32)]
+
+
+def _logits(weights: list, biases: list, x: np.ndarray) -> np.ndarray:
+    n_out = weights[-1].shape[1]
+    head = PromptHead(tuple(f"c{i}" for i in range(n_out)), tuple(weights), tuple(biases),
+                      np.ones(n_out), np.zeros(n_out), {"version": "t"})  # fmt: skip
+    return head.logits(x)
+
+
+def test_merged_head_logits_are_the_mean_of_the_heads() -> None:
+    rng = np.random.default_rng(0)
+    heads = [_head(rng) for _ in range(3)]
+    x = rng.normal(size=(10, 8)).astype(np.float32)
+    merged_w, merged_b = merge_heads(heads)
+    assert merged_w[0].shape == (8, 15) and merged_w[1].shape == (15, 3)
+    expected = np.mean([_logits(w, b, x) for w, b in heads], axis=0)
+    np.testing.assert_allclose(_logits(merged_w, merged_b, x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_one_head_is_returned_as_is_and_deeper_heads_are_refused() -> None:
+    rng = np.random.default_rng(1)
+    head = _head(rng)
+    assert merge_heads([head]) is head
+    deep = ([*head[0], head[0][1]], [*head[1], head[1][1]])
+    with pytest.raises(ValueError, match="one-hidden-layer"):
+        merge_heads([deep, deep])
