@@ -343,7 +343,7 @@ class MiniLMEncoder:
         """(embeddings [n_windows, 384], owner [n_windows]) where owner[i] indexes `texts`."""
         ids, owner = self._tokenizer.windows(texts)
         # The tokenizer lower-cases, so a prompt and its case-folded form are usually one token
-        # sequence: encode each distinct sequence once (about a third fewer rows on T2I prompts).
+        # sequence: encode each distinct sequence once (a quarter fewer rows on PartiPrompts).
         distinct: dict[tuple[int, ...], int] = {}
         slot = np.asarray([distinct.setdefault(tuple(seq), len(distinct)) for seq in ids], dtype=np.int64)
         seqs = [list(seq) for seq in distinct]
