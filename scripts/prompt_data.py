@@ -11,6 +11,7 @@ land in the same part, and adding rows never moves existing ones between parts.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import json
@@ -179,15 +180,17 @@ def _benign() -> Iterator[Row]:
         yield Row(r["text"], "coco", _labels([], ALL_ZERO))
 
 
-# What Davidson's "offensive language" class (77% of its tweets) teaches: "harassment" (the first
-# heads), or nothing beyond "not hate" ("unlabelled"): the class marks profanity whether or not it
-# targets anyone, and the taxonomy's harassment is language aimed at a target.
-DAVIDSON_OFFENSIVE = "harassment"
+# What Davidson's "offensive language" class (77% of its tweets) teaches: "harassment" (every
+# shipped head), or nothing beyond "not hate" ("unlabelled"): the class marks profanity whether or
+# not it targets anyone, and the taxonomy's harassment is language aimed at a target.
+DAVIDSON_OFFENSIVE = ("harassment", "unlabelled")
 
 
-def _general() -> Iterator[Row]:
+def _general(davidson_offensive: str = "harassment") -> Iterator[Row]:
     """General moderation sets (not T2I): broad data for what a frozen encoder cannot learn from T2I alone."""
-    offensive = _labels(["harassment"], ("hate",)) if DAVIDSON_OFFENSIVE == "harassment" else _labels([], ("hate",))
+    if davidson_offensive not in DAVIDSON_OFFENSIVE:
+        raise ValueError(f"davidson_offensive must be one of {DAVIDSON_OFFENSIVE}, not {davidson_offensive!r}")
+    offensive = _labels(["harassment"] if davidson_offensive == "harassment" else [], ("hate",))
     for r in _read("davidson_hate_offensive/davidson_labeled_data.jsonl.gz"):
         cls = r["labels"]["class"]
         labels = {0: _labels(["hate", "harassment"]), 1: dict(offensive)}.get(cls, _labels([], ALL_ZERO))
@@ -263,16 +266,17 @@ def _written() -> Iterator[Row]:
 
 
 T2I_SOURCES = (_i2p, _nibbler, _rece, _ringabell, _benign)
-GENERAL_SOURCES = (_general,)
 WRITTEN_SOURCES = (_written,)
 CHAT_SOURCES = (_chat,)
 
 
-def load_training_rows(*, general: bool = True, written: bool = True, chat: bool = True) -> list[Row]:
+def load_training_rows(
+    *, general: bool = True, written: bool = True, chat: bool = True, davidson_offensive: str = "harassment"
+) -> list[Row]:
     """All trainable rows, de-duplicated within each source, each tagged with its split."""
     loaders = (
         list(T2I_SOURCES)
-        + (list(GENERAL_SOURCES) if general else [])
+        + ([functools.partial(_general, davidson_offensive)] if general else [])
         + (list(WRITTEN_SOURCES) if written else [])
         + (list(CHAT_SOURCES) if chat else [])
     )

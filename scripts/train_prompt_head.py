@@ -520,8 +520,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--ensemble", type=int, default=1, help="average N MLP heads (seeds seed..seed+N-1)")
     ap.add_argument(
         "--davidson-offensive",
-        choices=["harassment", "unlabelled"],
-        default=prompt_data.DAVIDSON_OFFENSIVE,
+        choices=prompt_data.DAVIDSON_OFFENSIVE,
+        default="harassment",
         help="what Davidson's offensive-language class is labelled (see scripts/prompt_data.py)",
     )
     ap.add_argument(
@@ -545,8 +545,12 @@ def _set_threads(n: int) -> None:
 def main() -> None:
     args = parse_args()
     _set_threads(args.threads)
-    prompt_data.DAVIDSON_OFFENSIVE = args.davidson_offensive
-    rows = load_training_rows(general=not args.no_general, written=not args.no_written, chat=not args.no_chat)
+    rows = load_training_rows(
+        general=not args.no_general,
+        written=not args.no_written,
+        chat=not args.no_chat,
+        davidson_offensive=args.davidson_offensive,
+    )
     parts = {s: [r for r in rows if r.split == s] for s in ("train", "val", "test")}
     all_val = parts["val"]  # thresholds use every validation row, not the capped subset
     if args.rethreshold:
