@@ -6,8 +6,9 @@ word toxicity model (classifiers/word_toxicity.py) in the shipped head, an optio
 word/bigram model — because sentence vectors blur single decisive words and bag-of-words models
 miss paraphrase, and per-category calibration, fitted on validation data, that stacks the logits
 into one probability a policy threshold can mean something for. Every form of a prompt (original, basic,
-folded) and every token window of a long prompt is scored; a category's score is the max over
-them, so leetspeak, look-alike letters and a phrase buried in a long description still count.
+folded), every token window of a long prompt and every clause group of a long prompt is scored; a
+category's score is the max over them (clause groups discounted for their number), so leetspeak,
+look-alike letters and a phrase buried in a long description still count.
 """
 
 from __future__ import annotations
@@ -44,6 +45,13 @@ _CLAUSE = re.compile(r"(?<=[.,;:!?\n])\s+")
 SEGMENT_MIN_WORDS = 24  # shorter prompts are one segment: no extra cost for typical T2I prompts
 SEGMENT_WORDS = 16
 MAX_SEGMENTS = 32
+# The max over n clause-group scores gives a benign long text n chances to score high, so each
+# group's odds are divided by min(n, MAX_SEGMENT_DIVISOR) before the max (a Bonferroni-style
+# correction); the whole text is never discounted. On validation it cut the long benign texts
+# scored >= 0.5 from 15.0% to 10.7% for 1.8 points of their recall (long-text AUPRC 0.980 -> 0.981;
+# the test part agreed). The cap bounds what padding a harmful clause with filler can buy an
+# evader: a clause at 0.95 stays >= 0.82 however long the text (docs/model_card.md).
+MAX_SEGMENT_DIVISOR = 4
 
 
 def segments(text: str) -> list[str]:
@@ -65,6 +73,11 @@ def segments(text: str) -> list[str]:
     if current:
         out.append(" ".join(current))
     return out[:MAX_SEGMENTS] if len(out) > 1 else []
+
+
+def _divide_odds(p: np.ndarray, divisor: np.ndarray) -> np.ndarray:
+    """p / (p + (1 - p) * divisor): the probability whose odds are p's divided by `divisor`."""
+    return (p / (p + (1.0 - p) * divisor)).astype(np.float32)
 
 
 def lexical_terms(text: str) -> set[str]:
@@ -282,17 +295,19 @@ class EmbeddingClassifier:
         if not texts:
             return out
         unique: dict[str, int] = {}
-        pairs: list[tuple[int, int]] = []  # (text index, piece index)
+        pairs: list[tuple[int, int, float]] = []  # (text index, piece index, odds divisor)
         for i, text in enumerate(texts):
-            for piece in [text, *segments(text)]:
-                pairs.append((i, unique.setdefault(piece, len(unique))))
+            pairs.append((i, unique.setdefault(text, len(unique)), 1.0))
+            parts = segments(text)
+            divisor = float(min(len(parts), MAX_SEGMENT_DIVISOR))
+            pairs += [(i, unique.setdefault(part, len(unique)), divisor) for part in parts]
         pieces = list(unique)
         emb, window_owner = self.encoder.embed_windows(pieces)
         probs = self.head.probabilities(emb, self.head.word_logits(pieces)[window_owner])
         per_piece = np.zeros((len(pieces), len(self.head.categories)), dtype=np.float32)
         np.maximum.at(per_piece, window_owner, probs)
-        text_idx, piece_idx = (np.asarray(a) for a in zip(*pairs, strict=True))
-        np.maximum.at(out, text_idx, per_piece[piece_idx])
+        text_idx, piece_idx, divisors = (np.asarray(a) for a in zip(*pairs, strict=True))
+        np.maximum.at(out, text_idx, _divide_odds(per_piece[piece_idx], divisors[:, None]))
         return out
 
     def classify(self, texts: Sequence[NormalisedText]) -> list[ClassifierResult]:

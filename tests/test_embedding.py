@@ -11,7 +11,7 @@ from structlog.testing import capture_logs
 
 from classifiers import minilm_encoder
 from classifiers.base import ClassifierLoadError
-from classifiers.embedding import HEAD_FILE, EmbeddingClassifier, PromptHead, assets_dir
+from classifiers.embedding import HEAD_FILE, MAX_SEGMENT_DIVISOR, EmbeddingClassifier, PromptHead, assets_dir, segments
 from moderation.moderator import Moderator
 from moderation.normalise import normalise
 from moderation.policy import load_policy
@@ -196,6 +196,22 @@ def test_long_prompt_is_scored_past_the_first_window(clf: EmbeddingClassifier) -
     """A long prompt is cut into several token windows instead of being truncated."""
     _, owner = clf.encoder.embed_windows([BENIGN_SCENE * 2])
     assert len(owner) > 1
+
+
+def test_clause_groups_are_discounted_by_their_number(clf: EmbeddingClassifier) -> None:
+    """A long prompt scores max(whole text, each clause group with its odds / min(n, cap)): the
+    buried clause still decides, but n groups of benign text get no n chances at a false alarm."""
+    text = BENIGN_SCENE + "in the corner a naked couple having explicit sex on the sand, porn"
+    parts = segments(text)
+    assert len(parts) > MAX_SEGMENT_DIVISOR
+    emb, owner = clf.encoder.embed_windows([text])
+    whole = clf.head.probabilities(emb, clf.head.word_logits([text])[owner]).max(axis=0)
+    raw = clf.score_texts(parts).max(axis=0)
+    discounted = raw / (raw + (1 - raw) * MAX_SEGMENT_DIVISOR)
+    (got,) = clf.score_texts([text])
+    np.testing.assert_allclose(got, np.maximum(whole, discounted), atol=1e-5)
+    sexual = clf.head.categories.index("sexual")
+    assert whole[sexual] < got[sexual] < raw[sexual]
 
 
 def test_unknown_option_is_a_load_error() -> None:
