@@ -42,7 +42,11 @@ WRITTEN = _REPO / "scripts" / "data" / "written_prompts.jsonl"
 # Hand-written general texts (chat, posts, stories, requests), not T2I prompts: see docs/model_card.md.
 WRITTEN_TEXTS = _REPO / "scripts" / "data" / "written_texts.jsonl"
 WRITTEN_CONTRAST = _REPO / "scripts" / "data" / "written_contrast.jsonl"
-WRITTEN_FILES = (WRITTEN, WRITTEN_TEXTS, WRITTEN_CONTRAST)
+# News, fiction, personal posts and online discussion on sensitive topics: benign framings beside
+# unsafe ones in the same genres (fifth session). Opt-in (`written_general=True`): the head trained
+# with it was measured and not shipped (docs/evaluation.md), so the default rows stay the shipped head's.
+WRITTEN_GENERAL = _REPO / "scripts" / "data" / "written_general.jsonl"
+WRITTEN_FILES = (WRITTEN, WRITTEN_TEXTS, WRITTEN_CONTRAST, WRITTEN_GENERAL)
 
 
 def datasets_dir() -> Path:
@@ -255,8 +259,10 @@ def _chat() -> Iterator[Row]:
         yield Row(text, "chitchat", _labels([], ALL_ZERO))
 
 
-def _written() -> Iterator[Row]:
-    sources = ((WRITTEN, "written"), (WRITTEN_TEXTS, "written_texts"), (WRITTEN_CONTRAST, "written_contrast"))
+def _written(general_genres: bool = False) -> Iterator[Row]:
+    sources = [(WRITTEN, "written"), (WRITTEN_TEXTS, "written_texts"), (WRITTEN_CONTRAST, "written_contrast")]
+    if general_genres:
+        sources.append((WRITTEN_GENERAL, "written_general"))
     for path, source in sources:
         with path.open(encoding="utf-8") as fh:
             for line in fh:
@@ -266,18 +272,22 @@ def _written() -> Iterator[Row]:
 
 
 T2I_SOURCES = (_i2p, _nibbler, _rece, _ringabell, _benign)
-WRITTEN_SOURCES = (_written,)
 CHAT_SOURCES = (_chat,)
 
 
 def load_training_rows(
-    *, general: bool = True, written: bool = True, chat: bool = True, davidson_offensive: str = "harassment"
+    *,
+    general: bool = True,
+    written: bool = True,
+    chat: bool = True,
+    davidson_offensive: str = "harassment",
+    written_general: bool = False,
 ) -> list[Row]:
     """All trainable rows, de-duplicated within each source, each tagged with its split."""
     loaders = (
         list(T2I_SOURCES)
         + ([functools.partial(_general, davidson_offensive)] if general else [])
-        + (list(WRITTEN_SOURCES) if written else [])
+        + ([functools.partial(_written, written_general)] if written else [])
         + (list(CHAT_SOURCES) if chat else [])
     )
     merged: dict[tuple[str, str], Row] = {}

@@ -507,6 +507,11 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--source-cap", type=int, default=3000)
     ap.add_argument("--no-general", action="store_true", help="T2I sets only (the narrow baseline)")
     ap.add_argument("--no-written", action="store_true", help="leave out scripts/data/written_prompts.jsonl")
+    ap.add_argument(
+        "--written-general",
+        action="store_true",
+        help="add scripts/data/written_general.jsonl (measured, not in the shipped head; docs/evaluation.md)",
+    )
     ap.add_argument("--no-chat", action="store_true", help="leave out the chit-chat negatives (chitchat-dataset)")
     ap.add_argument("--no-word-model", action="store_true", help="do not stack the word toxicity model's logit")
     ap.add_argument(
@@ -550,6 +555,7 @@ def main() -> None:
         written=not args.no_written,
         chat=not args.no_chat,
         davidson_offensive=args.davidson_offensive,
+        written_general=args.written_general,
     )
     parts = {s: [r for r in rows if r.split == s] for s in ("train", "val", "test")}
     all_val = parts["val"]  # thresholds use every validation row, not the capped subset
@@ -686,6 +692,7 @@ def build_meta(args: argparse.Namespace, encoder: MiniLMEncoder, parts: dict[str
         "rows": {k: len(v) for k, v in parts.items()},
         "max_per_source": args.max_per_source,
         "davidson_offensive": args.davidson_offensive,
+        "written_general": args.written_general,
         "ensemble": args.ensemble if hidden else 1,
     }
 
