@@ -506,11 +506,12 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--source-cap", type=int, default=3000)
     ap.add_argument("--no-general", action="store_true", help="T2I sets only (the narrow baseline)")
-    ap.add_argument("--no-written", action="store_true", help="leave out scripts/data/written_prompts.jsonl")
+    ap.add_argument("--no-written", action="store_true", help="leave out every scripts/data/written_*.jsonl file")
     ap.add_argument(
         "--written-general",
         action="store_true",
-        help="add scripts/data/written_general.jsonl (measured, not in the shipped head; docs/evaluation.md)",
+        help="add scripts/data/written_general.jsonl (measured, not in the shipped head; docs/evaluation.md); "
+        "pass it again with --rethreshold for such a head, whose validation rows include it",
     )
     ap.add_argument("--no-chat", action="store_true", help="leave out the chit-chat negatives (chitchat-dataset)")
     ap.add_argument("--no-word-model", action="store_true", help="do not stack the word toxicity model's logit")
