@@ -24,6 +24,10 @@ from moderation.types import ClassifierResult, Evidence, Span, Stage
 VERSION = "1"
 SEXUAL_MINORS = Category.SEXUAL_MINORS.value
 MIN_CAP = 0.8  # a lower cap would quietly undo term weights that policies' thresholds rely on
+# With `corroborate_below` set, a category whose strongest term weighs less than it is a weak score,
+# counted only if a model scores that category at least this (or no model scores it): the default
+# policy's value was chosen on validation by scripts/train_prompt_head.py (docs/word-lists.md).
+DEFAULT_CORROBORATE_AT = 0.05
 _BEFORE = r"(?<![^\W_])"  # not preceded by a letter or digit
 _AFTER = r"(?![^\W_])"  # not followed by a letter or digit
 _SEPARATOR = r"[\W_]*"  # optional punctuation or space in the folded form: "self-harm", "selfharm"
@@ -207,11 +211,25 @@ class LexiconClassifier:
     stage = Stage.PROMPT
     inline = True  # pure Python, linear in the (length-capped) prompt: runs in the caller's thread
 
-    def __init__(self, lists: WordLists | None = None, *, max_evidence: int = 8, cap: float = 1.0) -> None:
+    def __init__(
+        self,
+        lists: WordLists | None = None,
+        *,
+        max_evidence: int = 8,
+        cap: float = 1.0,
+        corroborate_below: float = 0.0,
+        corroborate_at: float = DEFAULT_CORROBORATE_AT,
+    ) -> None:
         self.lists = lists if lists is not None else load_lists()
-        self.version = f"{VERSION}+{self.lists.sha256[:12]}" + (f"+cap{cap:g}" if cap != 1.0 else "")
+        self.version = (
+            f"{VERSION}+{self.lists.sha256[:12]}"
+            + (f"+cap{cap:g}" if cap != 1.0 else "")
+            + (f"+weak<{corroborate_below:g}@{corroborate_at:g}" if corroborate_below > 0 else "")
+        )
         self.max_evidence = max_evidence
         self.cap = cap
+        self.corroborate_below = corroborate_below
+        self.corroborate_at = corroborate_at
         self._matchers = {name: matcher_for(self.lists[name]) for name in TERM_LISTS if self.lists[name]}
         self._allow = AllowFilter(self.lists["allow"])
 
@@ -222,13 +240,24 @@ class LexiconClassifier:
         opts = dict(options or {})
         max_evidence = opts.pop("max_evidence", 8)
         cap = opts.pop("cap", 1.0)
+        below = opts.pop("corroborate_below", 0.0)
+        at = opts.pop("corroborate_at", DEFAULT_CORROBORATE_AT)
         if opts:
-            raise ValueError(f"unknown lexicon option(s): {', '.join(sorted(opts))}; known: cap, max_evidence")
+            raise ValueError(
+                f"unknown lexicon option(s): {', '.join(sorted(opts))}; "
+                "known: cap, corroborate_at, corroborate_below, max_evidence"
+            )
         if not isinstance(max_evidence, int) or isinstance(max_evidence, bool) or max_evidence < 1:
             raise ValueError(f"lexicon option max_evidence must be a positive integer, got {max_evidence!r}")
         if isinstance(cap, bool) or not isinstance(cap, int | float) or not MIN_CAP <= cap <= 1.0:
             raise ValueError(f"lexicon option cap must be a number in [{MIN_CAP}, 1], got {cap!r}")
-        return cls(lists, max_evidence=max_evidence, cap=float(cap))
+        if isinstance(below, bool) or not isinstance(below, int | float) or not 0.0 <= below <= 1.0:
+            raise ValueError(f"lexicon option corroborate_below must be a number in [0, 1], got {below!r}")
+        if isinstance(at, bool) or not isinstance(at, int | float) or not 0.0 <= at < 1.0:
+            raise ValueError(f"lexicon option corroborate_at must be a number in [0, 1), got {at!r}")
+        return cls(
+            lists, max_evidence=max_evidence, cap=float(cap), corroborate_below=float(below), corroborate_at=float(at)
+        )
 
     def _weight(self, category: str, term: Term) -> float:
         """A term's score: its list weight, at most `cap` (never for the hard-block category).
@@ -245,10 +274,15 @@ class LexiconClassifier:
     def _one(self, text: NormalisedText) -> ClassifierResult:
         started = time.perf_counter()
         scores: dict[str, float] = {}
+        weak: dict[str, float] = {}
         evidence: list[Evidence] = []
         for category, matches in best_matches(self._matchers, self._allow, text).items():
             matches.sort(key=lambda m: (-m.term.weight, m.start))
-            scores[category] = self._weight(category, matches[0].term)
+            top = matches[0].term
+            if top.weight < self.corroborate_below and category != SEXUAL_MINORS:
+                weak[category] = self._weight(category, top)  # a topic word: the engine asks a model to confirm
+            else:
+                scores[category] = self._weight(category, top)
             evidence.extend(
                 Evidence(
                     label=category,
@@ -263,6 +297,8 @@ class LexiconClassifier:
             classifier=self.name,
             version=self.version,
             scores=scores,
+            weak_scores=weak,
+            corroboration_floor=self.corroborate_at,
             evidence=tuple(evidence),
             latency_ms=(time.perf_counter() - started) * 1000,
         )

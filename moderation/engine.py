@@ -25,11 +25,46 @@ _CATEGORIES = frozenset(c.value for c in Category)
 _SIGNALS = frozenset(s.value for s in Signal)
 
 
-def _best_evidence(results: Sequence[ClassifierResult], label: str) -> tuple[ClassifierResult, Evidence | None]:
-    """The classifier with the top score for `label`, and its strongest evidence for it."""
-    top = max(results, key=lambda r: r.scores.get(label, 0.0))
-    evidence = [e for e in top.evidence if e.label == label]
-    return top, max(evidence, key=lambda e: e.score, default=None)
+def _best_evidence(
+    results: Sequence[ClassifierResult], effective: Sequence[dict[str, float]], label: str
+) -> tuple[ClassifierResult, Evidence | None]:
+    """The working classifier with the top score for `label`, and its strongest evidence for it."""
+    working = [k for k, r in enumerate(results) if r.error is None]
+    i = max(working, key=lambda k: effective[k].get(label, 0.0))
+    evidence = [e for e in results[i].evidence if e.label == label]
+    return results[i], max(evidence, key=lambda e: e.score, default=None)
+
+
+def _family(label: str) -> tuple[str, ...]:
+    """A category and its subcategories: a model's `violence/graphic` score corroborates `violence`."""
+    return (label, *(child.value for child, parent in PARENT.items() if parent.value == label))
+
+
+def effective_scores(results: Sequence[ClassifierResult]) -> list[dict[str, float]]:
+    """Each result's scores with its corroborated weak scores added.
+
+    A weak score (a word-list topic word) stands only if another classifier scores the same category
+    at least the floor the weak score carries, or if no other classifier scores that category: a
+    topic word is evidence for the model to confirm, not a verdict, wherever a model can confirm it.
+    A failed classifier confirms nothing (and blocks the request anyway).
+    """
+    out = []
+    for i, result in enumerate(results):
+        scores = dict(result.scores)
+        for label, weak in result.weak_scores.items():
+            if label == Category.SEXUAL_MINORS.value or weak <= scores.get(label, 0.0):
+                continue  # the hard-block category is never weak; a stronger score already stands
+            others = [
+                other.scores[name]
+                for k, other in enumerate(results)
+                if k != i and other.error is None
+                for name in _family(label)
+                if name in other.scores
+            ]
+            if not others or max(others) >= result.corroboration_floor:
+                scores[label] = weak
+        out.append(scores)
+    return out
 
 
 def _effective_rule(category: Category, rule: CategoryRule | None) -> CategoryRule | None:
@@ -41,13 +76,15 @@ def _effective_rule(category: Category, rule: CategoryRule | None) -> CategoryRu
     return CategoryRule(block=block)
 
 
-def _merge_scores(results: Sequence[ClassifierResult]) -> tuple[dict[str, float], dict[str, float]]:
+def _merge_scores(
+    results: Sequence[ClassifierResult], effective: Sequence[dict[str, float]]
+) -> tuple[dict[str, float], dict[str, float]]:
     scores: dict[str, float] = {}
     signals: dict[str, float] = {}
-    for result in results:
+    for result, result_scores in zip(results, effective, strict=True):
         if result.error is not None:
             continue
-        for label, value in result.scores.items():
+        for label, value in result_scores.items():
             if label not in LABELS:
                 continue  # an operator model's unmapped label: not ours to act on
             target = signals if label in _SIGNALS else scores
@@ -66,7 +103,8 @@ def evaluate(
     prompt_decision: Decision | None = None,
     latency_ms: float = 0.0,
 ) -> Decision:
-    scores, signals = _merge_scores(results)
+    effective = effective_scores(results)
+    scores, signals = _merge_scores(results, effective)
     reasons: list[Reason] = []
     actions: list[Action] = [Action.ALLOW]
     triggered: list[str] = []
@@ -114,7 +152,7 @@ def evaluate(
         if category is Category.SEXUAL_MINORS and derived_minors is not None:
             reasons.append(derived_minors.model_copy(update={"threshold": threshold}))
             continue
-        top, evidence = _best_evidence(ok_results, category.value) if ok_results else (None, None)
+        top, evidence = _best_evidence(results, effective, category.value) if ok_results else (None, None)
         reasons.append(
             Reason(
                 code="hard_block" if category in HARD_BLOCK else "threshold",

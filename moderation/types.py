@@ -65,6 +65,13 @@ class ClassifierResult(_Frozen):
     classifier: str
     version: str = "0"
     scores: dict[str, float] = Field(default_factory=dict)
+    weak_scores: dict[str, float] = Field(
+        default_factory=dict,
+        description="Scores that rest on weak evidence only (a word-list topic word such as 'killed'): the engine "
+        "counts one only if another classifier scores that category at least `corroboration_floor`, or if no "
+        "other classifier scores the category at all.",
+    )
+    corroboration_floor: float = Field(default=0.0, ge=0.0, le=1.0)
     evidence: tuple[Evidence, ...] = ()
     error: str | None = Field(default=None, description="Set when the classifier failed; the engine fails closed.")
     latency_ms: float = 0.0

@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/apply_thresholds.py [--check]
 
-Reads `thresholds_from_val` and `lexicon_cap_from_val` from
+Reads `thresholds_from_val`, `lexicon_cap_from_val` and `corroboration_from_val` from
 classifiers/assets/prompt_head.metrics.json (written by scripts/train_prompt_head.py from the
 *validation* split only) and rewrites, in
 policies/{default,strict,permissive}.yaml, the numbers of each head category's line in place: the
@@ -23,14 +23,24 @@ METRICS = REPO / "classifiers" / "assets" / "prompt_head.metrics.json"
 PRESETS = ("default", "strict", "permissive")
 _LINE = re.compile(r"^(?P<indent>\s+)(?P<cat>[a-z/-]+): \{(?P<body>[^}]*)\}(?P<rest>.*)$")
 _HEAD_COMMENT = re.compile(r"(by scripts/train_prompt_head\.py for head )\S+?(:?)$")
-_LEXICON_CAP = re.compile(r"^(?P<head>\s+- \{name: lexicon, options: \{cap: )[0-9.]+(?P<tail>\}\}.*)$")
+_LEXICON = re.compile(r"^(?P<head>\s+- \{name: lexicon, options: \{)(?P<body>[^}]*)(?P<tail>\}\}.*)$")
 
 
-def rewrite(text: str, thresholds: dict[str, dict[str, float]], version: str, lexicon_cap: float | None = None) -> str:
+def _set_options(body: str, options: dict[str, float]) -> str:
+    """`cap: 1, max_evidence: 8` with `options` set in place (added at the end when missing)."""
+    items = [item.split(":", 1) for item in body.split(",") if item.strip()]
+    current = {k.strip(): v.strip() for k, v in items}
+    current.update({k: f"{v:g}" for k, v in options.items()})
+    return ", ".join(f"{k}: {v}" for k, v in current.items())
+
+
+def rewrite(
+    text: str, thresholds: dict[str, dict[str, float]], version: str, lexicon: dict[str, float] | None = None
+) -> str:
     """Only lines inside the top-level `prompt:` section change (the image stage has its own `sexual`).
 
-    `lexicon_cap` rewrites the lexicon's `cap` option where the preset lists the classifier
-    (default.yaml; the others inherit it)."""
+    `lexicon` sets the lexicon's options (`cap`, `corroborate_below`, `corroborate_at`) where the
+    preset lists the classifier (default.yaml; the others inherit it)."""
     out = []
     section = ""
     for raw in text.splitlines():
@@ -45,17 +55,23 @@ def rewrite(text: str, thresholds: dict[str, dict[str, float]], version: str, le
                 action = item.split(":")[0].strip()
                 parts.append(f"{action}: {new[action]:g}" if action in new else item.strip())
             line = f"{m['indent']}{m['cat']}: {{{', '.join(parts)}}}{m['rest']}"
-        elif section == "prompt" and lexicon_cap is not None and (s := _LEXICON_CAP.match(line)):
-            line = f"{s['head']}{lexicon_cap:g}{s['tail']}"
+        elif section == "prompt" and lexicon and (s := _LEXICON.match(line)):
+            line = f"{s['head']}{_set_options(s['body'], lexicon)}{s['tail']}"
         elif section == "prompt":
             line = _HEAD_COMMENT.sub(lambda c: f"{c[1]}{version}{c[2]}", line)
         out.append(line)
     return "\n".join(out) + "\n"
 
 
-def lexicon_cap(metrics: dict) -> float | None:
-    chosen = metrics.get("lexicon_cap_from_val")
-    return None if chosen is None else float(chosen["cap"])
+def lexicon_options(metrics: dict) -> dict[str, float]:
+    """The lexicon options chosen on validation: its cap, and which terms a model must corroborate."""
+    out: dict[str, float] = {}
+    if cap := metrics.get("lexicon_cap_from_val"):
+        out["cap"] = float(cap["cap"])
+    if corroboration := metrics.get("corroboration_from_val"):
+        out["corroborate_below"] = float(corroboration["corroborate_below"])
+        out["corroborate_at"] = float(corroboration["corroborate_at"])
+    return out
 
 
 def main() -> None:
@@ -68,7 +84,7 @@ def main() -> None:
     for preset in PRESETS:
         path = REPO / "policies" / f"{preset}.yaml"
         old = path.read_text()
-        new = rewrite(old, metrics["thresholds_from_val"][preset], version, lexicon_cap(metrics))
+        new = rewrite(old, metrics["thresholds_from_val"][preset], version, lexicon_options(metrics))
         if new != old:
             stale.append(path.name)
             if not args.check:

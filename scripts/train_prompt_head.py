@@ -634,9 +634,13 @@ def rethreshold(out: Path, val: list[Row]) -> None:
     metrics["thresholds_from_val"] = choose_thresholds(probs, val, *label_matrix(val))
     metrics["thresholds_scoring"] = {"rows": len(val), "scoring": "full classifier (forms, windows, segments)"}
     metrics["lexicon_cap_from_val"] = choose_lexicon_cap(probs, val)
+    metrics["corroboration_from_val"] = choose_corroboration(
+        probs, val, metrics["thresholds_from_val"]["default"], metrics["lexicon_cap_from_val"]["cap"]
+    )
     metrics_path.write_text(json.dumps(metrics, indent=1))
     print(json.dumps(metrics["thresholds_from_val"]["default"]))
     print(json.dumps(metrics["lexicon_cap_from_val"]))
+    print(json.dumps(metrics["corroboration_from_val"]))
 
 
 LEXICON_CAPS = (1.0, 0.99, 0.98, 0.95, 0.9, 0.85, 0.8)
@@ -664,6 +668,52 @@ def choose_lexicon_cap(probs: np.ndarray, val: list[Row], tolerance: float = 0.0
     best = max(by_cap.values())
     cap = max(c for c, a in by_cap.items() if a >= best - tolerance)
     return {"cap": cap, "auprc_by_cap": {f"{c:g}": round(a, 4) for c, a in by_cap.items()}}
+
+
+CORROBORATE_BELOW = 0.8  # list weights of 0.8 and up are explicit terms (docs/word-lists.md)
+CORROBORATE_FLOORS = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3)
+UNSAFE_T2I = ("i2p", "adversarial_nibbler", "rece", "ringabell", "ringabell_pairs", "written")
+
+
+def choose_corroboration(
+    probs: np.ndarray, val: list[Row], thresholds: dict[str, dict[str, float]], cap: float
+) -> dict[str, Any]:
+    """The lexicon's `corroborate_at`, on validation rows: a topic word (weight under 0.8) counts
+    only if the head scores its category at least this. Of the floors that flag every unsafe T2I
+    validation prompt the uncorroborated stack flags (word lists are there for T2I prompts), the
+    largest: it drops the most topic-word false alarms on chat and posts."""
+    from classifiers.lexicon import LexiconClassifier
+    from moderation.engine import effective_scores
+    from moderation.normalise import normalise
+    from moderation.types import ClassifierResult
+
+    lexicon = LexiconClassifier(cap=cap, corroborate_below=CORROBORATE_BELOW)
+    lex = lexicon.classify([normalise(r.text) for r in val])
+    y, m = label_matrix(val)
+    unsafe = (y * m).max(axis=1) > 0
+    t2i = np.asarray([r.source in UNSAFE_T2I for r in val]) & unsafe
+    flag_at = np.asarray([thresholds[c].get("flag", thresholds[c].get("block", 1.0)) for c in HEAD_CATEGORIES])
+    by_floor: dict[str, dict[str, float]] = {}
+    flagged_t2i: dict[float, np.ndarray] = {}
+    for floor in CORROBORATE_FLOORS:
+        stack = np.zeros_like(probs)
+        for i, res in enumerate(lex):
+            head = ClassifierResult(
+                classifier="embedding", scores=dict(zip(HEAD_CATEGORIES, probs[i].tolist(), strict=True))
+            )
+            weak = res.model_copy(update={"corroboration_floor": floor})
+            merged = effective_scores([weak, head])[0]
+            stack[i] = np.maximum(probs[i], [merged.get(c, 0.0) for c in HEAD_CATEGORIES])
+        flagged = (stack >= flag_at).any(axis=1)
+        flagged_t2i[floor] = flagged[t2i]
+        by_floor[f"{floor:g}"] = {
+            "auprc": round(auprc(stack.max(axis=1), unsafe.astype(int)), 4),
+            "recall": round(float(flagged[unsafe].mean()), 4),
+            "unsafe_t2i_recall": round(float(flagged[t2i].mean()), 4),
+            "benign_flagged": round(float(flagged[~unsafe].mean()), 4),
+        }
+    keeps = [f for f in CORROBORATE_FLOORS if (flagged_t2i[f] >= flagged_t2i[0.0]).all()]
+    return {"corroborate_below": CORROBORATE_BELOW, "corroborate_at": max(keeps), "by_floor": by_floor}
 
 
 def build_meta(args: argparse.Namespace, encoder: MiniLMEncoder, parts: dict[str, list[Row]], hidden: int) -> dict:

@@ -126,3 +126,48 @@ def test_image_minors_rule_flags_covered_parts(rules_policy: Policy) -> None:
     d = evaluate(rules_policy, Stage.IMAGE, [result(suggestive=0.6)], prompt_decision=prompt)
     assert d.action is Action.FLAG
     assert d.reasons[0].code == "minors_rule"
+
+
+def _weak(floor: float = 0.05, **weak: float) -> ClassifierResult:
+    """A lexicon-like result whose scores rest on topic words only."""
+    return ClassifierResult(
+        classifier="lexicon", weak_scores={k.replace("_", "/"): v for k, v in weak.items()}, corroboration_floor=floor
+    )
+
+
+def test_weak_score_counts_when_a_model_corroborates(rules_policy: Policy) -> None:
+    """A topic word blocks when the model also sees the category, even below the model's own thresholds."""
+    d = evaluate(rules_policy, Stage.PROMPT, [_weak(sexual=0.6), result("model", sexual=0.06)])
+    assert d.action is Action.BLOCK and d.category_scores["sexual"] == 0.6 and d.reasons[0].classifier == "lexicon"
+
+
+def test_weak_score_is_dropped_when_the_model_scores_the_category_near_zero(rules_policy: Policy) -> None:
+    """'an assault rifle on a gun store wall': the word is there, the model sees no violence."""
+    d = evaluate(rules_policy, Stage.PROMPT, [_weak(sexual=0.6), result("model", sexual=0.01)])
+    assert d.action is Action.ALLOW and d.category_scores["sexual"] == 0.01
+
+
+def test_weak_score_stands_when_no_other_classifier_scores_the_category(rules_policy: Policy) -> None:
+    """With no model for the category (a rules-only policy), a topic word acts on its weight as before."""
+    d = evaluate(rules_policy, Stage.PROMPT, [_weak(sexual=0.6), result("names", **{"public-figure": 0.9})])
+    assert d.action is Action.BLOCK and d.category_scores["sexual"] == 0.6
+
+
+def test_a_subcategory_score_corroborates_its_parent(rules_policy: Policy) -> None:
+    """The model's violence/graphic score confirms a weak violence score, as the taxonomy nests them."""
+    d = evaluate(rules_policy, Stage.PROMPT, [_weak(violence=0.6), result("model", violence_graphic=0.2, violence=0.0)])
+    assert d.category_scores["violence"] == 0.6
+
+
+def test_a_failed_model_corroborates_nothing_but_still_blocks(rules_policy: Policy) -> None:
+    """A model that errored neither confirms nor vetoes a topic word; the request fails closed anyway."""
+    failed = ClassifierResult(classifier="model", error="boom")
+    d = evaluate(rules_policy, Stage.PROMPT, [_weak(sexual=0.6), failed])
+    assert d.action is Action.BLOCK and d.category_scores["sexual"] == 0.6
+
+
+def test_sexual_minors_is_never_weak(rules_policy: Policy) -> None:
+    """The hard-block category cannot be vetoed by a model: its weak score is taken as a full one."""
+    weak = ClassifierResult(classifier="lexicon", scores={"sexual/minors": 0.9}, weak_scores={"sexual/minors": 0.95})
+    d = evaluate(rules_policy, Stage.PROMPT, [weak, result("model", **{"sexual/minors": 0.0})])
+    assert d.action is Action.BLOCK and d.category_scores["sexual/minors"] == 0.9

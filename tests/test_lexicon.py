@@ -256,3 +256,33 @@ def test_cap_limits_every_category_but_sexual_minors() -> None:
 def test_cap_out_of_range_is_a_load_error(bad: object) -> None:
     with pytest.raises(ClassifierLoadError, match="cap"):
         build("lexicon", {"cap": bad})
+
+
+def test_corroborate_below_makes_topic_words_weak_scores() -> None:
+    """Terms under `corroborate_below` move to `weak_scores` for the engine to confirm with a model;
+    explicit terms and the hard-block category stay full scores, and the version says so."""
+    plain = build("lexicon")
+    weak = build("lexicon", {"corroborate_below": 0.8, "corroborate_at": 0.05})
+    text = normalise("a chessboard where the king has been killed; loli porn; a nude woman")
+    a, b = plain.classify([text])[0], weak.classify([text])[0]
+    assert a.scores["violence"] < 0.8 and "violence" not in b.scores
+    assert b.weak_scores == {"violence": a.scores["violence"]} and b.corroboration_floor == 0.05
+    assert b.scores["sexual"] == a.scores["sexual"] >= 0.8
+    assert b.scores["sexual/minors"] == a.scores["sexual/minors"]
+    assert {e.rule for e in b.evidence} == {e.rule for e in a.evidence}  # the word is still explained
+    assert "+weak<0.8@0.05" in weak.version and "weak" not in plain.version
+
+
+@pytest.mark.parametrize(
+    ("options", "name"),
+    [
+        ({"corroborate_below": 1.5}, "corroborate_below"),
+        ({"corroborate_below": "yes"}, "corroborate_below"),
+        ({"corroborate_at": 1.0}, "corroborate_at"),
+        ({"corroborate_at": -0.1}, "corroborate_at"),
+        ({"corroborate_at": True}, "corroborate_at"),
+    ],
+)
+def test_corroboration_options_out_of_range_are_load_errors(options: dict, name: str) -> None:
+    with pytest.raises(ClassifierLoadError, match=name):
+        build("lexicon", options)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.apply_thresholds import METRICS, PRESETS, lexicon_cap, rewrite
+from scripts.apply_thresholds import METRICS, PRESETS, lexicon_options, rewrite
 
 POLICIES = Path(__file__).resolve().parents[1] / "policies"
 
@@ -18,7 +18,8 @@ def test_preset_is_in_step_with_the_shipped_head(preset: str) -> None:
     metrics = json.loads(METRICS.read_text())
     text = (POLICIES / f"{preset}.yaml").read_text()
     assert (
-        rewrite(text, metrics["thresholds_from_val"][preset], metrics["meta"]["version"], lexicon_cap(metrics)) == text
+        rewrite(text, metrics["thresholds_from_val"][preset], metrics["meta"]["version"], lexicon_options(metrics))
+        == text
     )
 
 
@@ -34,7 +35,11 @@ def test_rewrite_touches_only_the_prompt_section() -> None:
     assert new.endswith("image:\n  categories:\n    sexual: {flag: 0.5}\n")
 
 
-def test_rewrite_sets_the_lexicon_cap_in_place() -> None:
+def test_rewrite_sets_the_lexicon_options_in_place() -> None:
     text = "prompt:\n  classifiers:\n    - {name: lexicon, options: {cap: 1}}  # why\n    - name: names\n"
-    assert rewrite(text, {}, "v2", 0.95) == text.replace("cap: 1}", "cap: 0.95}")
+    assert rewrite(text, {}, "v2", {"cap": 0.95}) == text.replace("cap: 1}", "cap: 0.95}")
+    both = rewrite(text, {}, "v2", {"cap": 0.95, "corroborate_below": 0.8, "corroborate_at": 0.05})
+    assert both == text.replace("cap: 1}", "cap: 0.95, corroborate_below: 0.8, corroborate_at: 0.05}")
+    assert rewrite(both, {}, "v2", {"corroborate_at": 0.1}) == both.replace("at: 0.05", "at: 0.1")
     assert rewrite(text, {}, "v2", None) == text
+    assert rewrite(text, {}, "v2", {}) == text
