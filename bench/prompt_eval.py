@@ -7,7 +7,10 @@ classifiers alone (at the default policy's thresholds), and peers: alt-profanity
 better-profanity and a keyword filter over the SneakyPrompt NSFW word list.
 
 Metrics: recall = unsafe prompts flagged or blocked; FPR = safe prompts flagged or blocked;
-AUPRC = average precision of the system's score for "unsafe" (any category). The OpenAI
+AUPRC = average precision of the system's score for "unsafe" (any category), with a seeded
+bootstrap 95% interval (rows resampled with replacement). The full stack is also scored over the
+13 OpenAI-taxonomy categories only ("OpenAI categories" row: same decisions, but its "any" score
+leaves out public-figure and living-artist-style, which no evaluation set labels). The OpenAI
 moderation set, XSTest and HarmBench are evaluation-only; every other set is its seeded *test*
 part (scripts/prompt_data.py), never seen in training or threshold choice.
 """
@@ -33,8 +36,10 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from scripts import prompt_data  # noqa: E402
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-# (score in [0, 1] for "unsafe", flagged?) per text
-Scorer = Callable[[Sequence[str]], tuple[np.ndarray, np.ndarray]]
+# (score in [0, 1] for "unsafe", flagged?) per text; a scorer may also return several named outputs
+Output = tuple[np.ndarray, np.ndarray]
+Scorer = Callable[[Sequence[str]], Output | dict[str, Output]]
+BOOTSTRAP_ROUNDS = 1000
 
 
 @dataclass
@@ -82,6 +87,7 @@ def _flag_by_policy(scores: list[dict[str, float]], policy: object) -> np.ndarra
 def full_stack() -> Scorer:
     from moderation.moderator import Moderator
     from moderation.policy import load_policy
+    from moderation.taxonomy import OPENAI_CATEGORIES
 
     # The default policy as shipped, except its per-call time limit: on a shared 2-core machine a
     # batch of long OpenAI-set texts can overrun 5 s, and a timeout blocks (fail closed), which
@@ -92,7 +98,7 @@ def full_stack() -> Scorer:
     moderator = Moderator(policy)
     limit = moderator.policy.max_prompt_chars
 
-    def run(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    def run(texts: Sequence[str]) -> dict[str, Output]:
         # The service refuses prompts over max_prompt_chars; here they are cut to it and scored, so
         # the 22 long OpenAI texts count by their content, not by the length rule.
         # 28 Ring-A-Bell prompts hold control characters, which the moderator refuses as input
@@ -104,7 +110,9 @@ def full_stack() -> Scorer:
         errors = sum(any(r.code == "classifier_error" for r in d.reasons) for d in decisions)
         print(f"# fluxwarden: {errors} decisions with a classifier error", file=sys.stderr)
         score = np.asarray([max(d.category_scores.values(), default=0.0) for d in decisions])
-        return score, np.asarray([d.flagged for d in decisions])
+        openai = np.asarray([max(d.category_scores.get(c.value, 0.0) for c in OPENAI_CATEGORIES) for d in decisions])
+        flagged = np.asarray([d.flagged for d in decisions])
+        return {"": (score, flagged), ", OpenAI categories": (openai, flagged)}
 
     return run
 
@@ -114,6 +122,7 @@ EMBEDDING_OPTIONS: dict[str, str] = {}  # --head points the embedding column at 
 
 def classifier_alone(name: str, options: dict | None = None) -> Scorer:
     from classifiers import registry
+    from moderation.engine import effective_scores
     from moderation.normalise import normalise
     from moderation.policy import load_policy
 
@@ -126,7 +135,7 @@ def classifier_alone(name: str, options: dict | None = None) -> Scorer:
         results = []
         for start in range(0, len(texts), 64):
             results += clf.classify([normalise(t) for t in texts[start : start + 64]])
-        scores = [dict(r.scores) for r in results]
+        scores = [effective_scores([r])[0] for r in results]  # alone: no model to confirm a topic word
         return np.asarray([max(s.values(), default=0.0) for s in scores]), _flag_by_policy(scores, policy)
 
     return run
@@ -185,6 +194,21 @@ def _auprc(score: np.ndarray, labels: np.ndarray) -> float | None:
     return float(average_precision_score(labels, score))
 
 
+def _auprc_interval(score: np.ndarray, labels: np.ndarray, rounds: int = BOOTSTRAP_ROUNDS) -> str:
+    """AUPRC with a seeded bootstrap 95% interval: the sets are small and peers differ by a few points."""
+    point = _auprc(score, labels)
+    if point is None:
+        return _fmt(None)
+    rng = np.random.default_rng(0)
+    draws = []
+    for _ in range(rounds):
+        pick = rng.integers(0, len(labels), len(labels))
+        if labels[pick].min() != labels[pick].max():
+            draws.append(_auprc(score[pick], labels[pick]))
+    low, high = np.percentile(draws, [2.5, 97.5])
+    return f"{point:.3f} ({low:.3f}–{high:.3f})"
+
+
 def _fmt(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
 
@@ -201,12 +225,13 @@ def main() -> None:
     sets = [s for s in eval_sets() if not args.sets or s.name in args.sets]
     texts = sorted({t for s in sets for t in s.texts})
     index = {t: i for i, t in enumerate(texts)}
-    outputs: dict[str, tuple[np.ndarray, np.ndarray] | str] = {}
+    outputs: dict[str, Output | str] = {}
     for name in args.systems:
         t0 = time.perf_counter()
         try:
             scorer = SYSTEMS[name]()
-            outputs[name] = scorer(texts)
+            out = scorer(texts)
+            outputs.update({name + suffix: o for suffix, o in out.items()} if isinstance(out, dict) else {name: out})
         except Exception as exc:  # a system that cannot run is reported, not silently dropped
             outputs[name] = f"{type(exc).__name__}: {exc}"[:120]
         print(f"# {name}: {time.perf_counter() - t0:.1f}s for {len(texts)} texts", file=sys.stderr, flush=True)
@@ -214,7 +239,7 @@ def main() -> None:
     for s in sets:
         pos, neg = int(s.labels.sum()), int(len(s.labels) - s.labels.sum())
         print(f"\n### {s.name} ({s.note}; {pos} unsafe / {neg} safe)\n")
-        print("| system | recall | FPR | AUPRC |\n|---|---|---|---|")
+        print("| system | recall | FPR | AUPRC (95% bootstrap interval) |\n|---|---|---|---|")
         idx = np.asarray([index[t] for t in s.texts])
         for name, out in outputs.items():
             if isinstance(out, str):
@@ -223,7 +248,7 @@ def main() -> None:
             score, flagged = out[0][idx], out[1][idx]
             recall = float(flagged[s.labels == 1].mean()) if pos else None
             fpr = float(flagged[s.labels == 0].mean()) if neg else None
-            print(f"| {name} | {_fmt(recall)} | {_fmt(fpr)} | {_fmt(_auprc(score, s.labels))} |")
+            print(f"| {name} | {_fmt(recall)} | {_fmt(fpr)} | {_auprc_interval(score, s.labels)} |")
 
 
 if __name__ == "__main__":
