@@ -124,7 +124,10 @@ def evaluate(
 
     derived_minors: Reason | None = None
     if stage is Stage.PROMPT:
-        derived = min(signals.get(Signal.MINORS, 0.0), scores.get(Category.SEXUAL, 0.0))
+        # The hard-block rule reads sexual topic words whether or not a model confirmed them: the
+        # corroboration rule must not make the hard block any easier to pass than it was.
+        sexual = max([scores.get(Category.SEXUAL, 0.0)] + [r.weak_scores.get(Category.SEXUAL, 0.0) for r in ok_results])
+        derived = min(signals.get(Signal.MINORS, 0.0), sexual)
         if derived > scores.get(Category.SEXUAL_MINORS, 0.0):
             scores[Category.SEXUAL_MINORS] = derived
             derived_minors = Reason(

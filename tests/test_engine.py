@@ -171,3 +171,11 @@ def test_sexual_minors_is_never_weak(rules_policy: Policy) -> None:
     weak = ClassifierResult(classifier="lexicon", scores={"sexual/minors": 0.9}, weak_scores={"sexual/minors": 0.95})
     d = evaluate(rules_policy, Stage.PROMPT, [weak, result("model", **{"sexual/minors": 0.0})])
     assert d.action is Action.BLOCK and d.category_scores["sexual/minors"] == 0.9
+
+
+def test_the_minors_rule_reads_sexual_topic_words_the_model_did_not_confirm(rules_policy: Policy) -> None:
+    """Corroboration never makes the hard block easier to pass: a sexual topic word with a minor cue
+    blocks as sexual/minors even when the model's sexual score is near zero."""
+    d = evaluate(rules_policy, Stage.PROMPT, [_weak(sexual=0.5), result("model", sexual=0.0, minors=0.9)])
+    assert d.action is Action.BLOCK and "sexual/minors" in d.categories
+    assert d.category_scores["sexual"] == 0.0 and d.category_scores["sexual/minors"] == 0.5
