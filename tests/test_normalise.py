@@ -35,6 +35,25 @@ def test_fold_undoes_evasion(evasive: str, folded: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("evasive", "words"),
+    [
+        ("t a y l o r  s w i f t  n a k e d", "taylor swift naked"),  # wider gaps between words
+        ("T a y l o r   S w i f t", "taylor swift"),
+        ("k i l l a l l t h e m", "kill all them"),  # one gap everywhere: split by vocabulary
+        ("n.a.k.e.d.w.o.m.a.n", "naked woman"),
+    ],
+)
+def test_fold_recovers_words_from_a_spaced_sentence(evasive: str, words: str) -> None:
+    """A whole spaced-out sentence must not fold into one unreadable word that no list or model knows."""
+    assert words in fold(evasive)
+
+
+def test_fold_keeps_the_joined_run_beside_its_split() -> None:
+    """An operator's term that is no vocabulary word still matches once its letters are joined."""
+    assert fold("a z o r b l e w h a c k scene").startswith("a zorblewhack ")
+
+
+@pytest.mark.parametrize(
     "text",
     ["kill -9 the process", "3 apples and 2 pears", "a 1990s poster", "shooting star", "sheep in a field"],
 )
