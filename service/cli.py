@@ -31,7 +31,8 @@ def serve(  # noqa: PLR0917 - typer maps each parameter to an option
     ] = None,
     workers: Annotated[int | None, typer.Option("--workers", help="Worker processes (each loads the models).")] = None,
     config: Annotated[
-        Path | None, typer.Option("--config", help="YAML config file (tenants, keys, limits).", envvar="FLUXWARDEN_CONFIG")
+        Path | None,
+        typer.Option("--config", help="YAML config file (tenants, keys, limits).", envvar="FLUXWARDEN_CONFIG"),
     ] = None,
     audit_dir: Annotated[
         Path | None, typer.Option("--audit-dir", help="Write an audit event per decision here.")

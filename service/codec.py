@@ -28,10 +28,14 @@ def decode_image_data(value: str, *, param: str) -> bytes:
         if match is None:
             raise APIError(400, f"{param}: malformed data URL", param=param, code="invalid_image_url")
         if not match.group("b64"):
-            raise APIError(400, f"{param}: data URL must be base64-encoded (;base64,)", param=param, code="invalid_image_url")
+            raise APIError(
+                400, f"{param}: data URL must be base64-encoded (;base64,)", param=param, code="invalid_image_url"
+            )
         mime = (match.group("mime") or "").lower()
         if mime and not mime.startswith("image/"):
-            raise APIError(400, f"{param}: data URL has type {mime}, not an image", param=param, code="invalid_image_url")
+            raise APIError(
+                400, f"{param}: data URL has type {mime}, not an image", param=param, code="invalid_image_url"
+            )
         text = text[match.end() :]
     payload = _WHITESPACE.sub("", text)
     if not payload:

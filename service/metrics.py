@@ -57,7 +57,10 @@ class Metrics:
             "fluxwarden_rejected", "Requests refused before any check, by reason.", ["reason"], registry=r
         )
         self.info = Gauge(
-            "fluxwarden_info", "Served model and policy.", ["model", "tiny_random", "policy", "policy_sha256"], registry=r
+            "fluxwarden_info",
+            "Served model and policy.",
+            ["model", "tiny_random", "policy", "policy_sha256"],
+            registry=r,
         )
 
     def record_decisions(self, decisions: Iterable[Decision]) -> None:

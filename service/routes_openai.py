@@ -103,7 +103,9 @@ def moderation_result(items: Sequence[tuple[InputType, Decision]]) -> Moderation
     action = most_severe([d.action for _, d in items])
     applied: dict[str, list[InputType]] = {}
     for category in OPENAI_CATEGORIES:
-        applied[category.value] = [t for t in ("text", "image") if t in types and (t == "text" or category in IMAGE_CATEGORIES)]
+        applied[category.value] = [
+            t for t in ("text", "image") if t in types and (t == "text" or category in IMAGE_CATEGORIES)
+        ]
     return ModerationResult(
         flagged=action is not Action.ALLOW,
         categories={c.value: c.value in triggered for c in OPENAI_CATEGORIES},
@@ -160,7 +162,11 @@ async def create_moderation(body: ModerationRequest, principal: PrincipalDep, st
 
 
 async def check_image_bytes(
-    state: ServiceState, runtime: PolicyRuntime, images: list[bytes], principal: Principal, prompt: Decision | None = None
+    state: ServiceState,
+    runtime: PolicyRuntime,
+    images: list[bytes],
+    principal: Principal,
+    prompt: Decision | None = None,
 ) -> list[Decision]:
     """Image decisions from the pool (decoding included), counted in the metrics."""
     context = principal.audit_context() if runtime.moderator.audit is not None else None
@@ -205,7 +211,9 @@ def _generation_params(body: ImageGenerationRequest, state: ServiceState) -> dic
     steps = settings.steps_default() if body.num_inference_steps is None else body.num_inference_steps
     if not 1 <= steps <= settings.max_steps:
         raise APIError(
-            400, f"num_inference_steps must be between 1 and {settings.max_steps}, got {steps}", param="num_inference_steps"
+            400,
+            f"num_inference_steps must be between 1 and {settings.max_steps}, got {steps}",
+            param="num_inference_steps",
         )
     params: dict[str, Any] = {
         "num_images_per_prompt": n,

@@ -181,9 +181,7 @@ class ServiceState:
         except InputError as exc:
             raise APIError(400, f"{label}: {exc}", param=label, code="invalid_prompt") from None
 
-    async def check_prompts(
-        self, runtime: PolicyRuntime, texts: Sequence[str], principal: Principal
-    ) -> list[Decision]:
+    async def check_prompts(self, runtime: PolicyRuntime, texts: Sequence[str], principal: Principal) -> list[Decision]:
         """Micro-batched prompt checks under the request time limit (texts already validated)."""
         context = principal.audit_context() if runtime.moderator.audit is not None else None
         return await self._timed(runtime.batcher.check(texts, context or None), "prompt check")
@@ -206,7 +204,9 @@ class ServiceState:
             raise APIError(400, str(exc), code="invalid_input") from None
         except AuditWriteError as exc:
             log.error("audit_write_failed", error=str(exc))
-            raise APIError(503, "the audit log could not be written; request refused", code="audit_unavailable") from None
+            raise APIError(
+                503, "the audit log could not be written; request refused", code="audit_unavailable"
+            ) from None
 
     async def generate(self, runtime: PolicyRuntime, **kwargs: Any) -> ModeratedPipelineOutput:
         """Run the moderated pipeline on the generation thread, one request at a time.

@@ -92,7 +92,9 @@ def landscape_png(size: int = 256) -> bytes:
     image = Image.new("RGB", (size, size), (120, 170, 230))
     draw = ImageDraw.Draw(image)
     draw.ellipse((size * 0.65, size * 0.1, size * 0.85, size * 0.3), fill=(250, 220, 80))
-    draw.polygon([(0, size), (0, size * 0.6), (size * 0.4, size * 0.45), (size, size * 0.7), (size, size)], fill=(60, 140, 60))
+    draw.polygon(
+        [(0, size), (0, size * 0.6), (size * 0.4, size * 0.45), (size, size * 0.7), (size, size)], fill=(60, 140, 60)
+    )
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()

@@ -49,6 +49,8 @@ def test_moderation_decisions_are_audited_with_tenant(client: TestClient, audit_
 
 def test_audit_keeps_no_raw_prompt_by_default(client: TestClient, audit_dir: Path) -> None:
     """Under store_inputs: hash the prompt text never reaches the audit log."""
-    client.post("/v1/check/prompt", json={"prompt": "a secret violet giraffe"}, headers={"Authorization": f"Bearer {KEY}"})
+    client.post(
+        "/v1/check/prompt", json={"prompt": "a secret violet giraffe"}, headers={"Authorization": f"Bearer {KEY}"}
+    )
     text = "".join(path.read_text() for path in audit_dir.glob("segment-*.jsonl"))
     assert "violet giraffe" not in text

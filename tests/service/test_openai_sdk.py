@@ -18,7 +18,6 @@ from tests.service.conftest import SAFE_PROMPT, UNSAFE_PROMPT, LiveServer, lands
 pytestmark = pytest.mark.slow
 
 
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[LiveServer]:
     settings = Settings(policy="default", model="tiny", default_size="64x64", max_n=2)
@@ -72,7 +71,11 @@ def test_image_input_is_checked_by_the_image_stage(client: openai.OpenAI) -> Non
 def test_images_generate_returns_decodable_images(client: openai.OpenAI) -> None:
     """images.generate returns base64 PNGs of the asked size, and says the model is the tiny random one."""
     response = client.images.generate(
-        prompt=SAFE_PROMPT, n=2, size="64x64", response_format="b64_json", extra_body={"seed": 7, "num_inference_steps": 2}
+        prompt=SAFE_PROMPT,
+        n=2,
+        size="64x64",
+        response_format="b64_json",
+        extra_body={"seed": 7, "num_inference_steps": 2},
     )
     assert len(response.data) == 2
     image = Image.open(io.BytesIO(base64.b64decode(response.data[0].b64_json)))

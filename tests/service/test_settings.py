@@ -54,7 +54,9 @@ def test_one_key_cannot_serve_two_tenants() -> None:
     """The same key digest under two tenants is refused (which policy would apply?)."""
     digest = hash_key("shared")
     with pytest.raises(ValidationError, match="also a key of"):
-        Settings(tenants={"a": {"keys": [{"id": "k", "sha256": digest}]}, "b": {"keys": [{"id": "k", "sha256": digest}]}})
+        Settings(
+            tenants={"a": {"keys": [{"id": "k", "sha256": digest}]}, "b": {"keys": [{"id": "k", "sha256": digest}]}}
+        )
 
 
 def test_default_size_must_parse() -> None:
