@@ -11,7 +11,7 @@ AUPRC = average precision of the system's score for "unsafe" (any category), wit
 bootstrap 95% interval (rows resampled with replacement). The full stack is also scored over the
 13 OpenAI-taxonomy categories only ("OpenAI categories" row: same decisions, but its "any" score
 leaves out public-figure and living-artist-style, which no evaluation set labels). The OpenAI
-moderation set, XSTest and HarmBench are evaluation-only; every other set is its seeded *test*
+moderation set, XSTest, HarmBench and the T2I probe (bench/data/t2i_probe.jsonl) are evaluation-only; every other set is its seeded *test*
 part (scripts/prompt_data.py), never seen in training or threshold choice.
 """
 
@@ -64,6 +64,8 @@ def eval_sets() -> list[EvalSet]:
         from_pairs("openai_moderation", prompt_data.openai_moderation(), "eval-only, 1,680, any category"),
         from_pairs("xstest", prompt_data.xstest(), "eval-only, 250 safe / 200 unsafe"),
         from_pairs("harmbench", prompt_data.harmbench(), "eval-only, 200 harmful requests"),
+        from_pairs("t2i_probe_dev", prompt_data.t2i_probe("dev"), "eval-only, T2I probe, half looked at"),
+        from_pairs("t2i_probe_held", prompt_data.t2i_probe("held"), "eval-only, T2I probe, half never looked at"),
         test_part("t2i_benign", ("partiprompts", "drawbench", "coco"), "test part: Parti + DrawBench + COCO"),
         test_part("rece", ("rece",), "test part, explicit-intent T2I prompts"),
         test_part("ringabell", ("ringabell", "ringabell_pairs"), "test part, adversarial violence"),
@@ -71,6 +73,9 @@ def eval_sets() -> list[EvalSet]:
         test_part("i2p_cut", ("i2p",), "test part, nudity>=50% or inappropriate>=50% & toxicity>=0.5"),
         test_part("written", ("written",), "test part, prompts written for fluxwarden"),
         test_part("written_texts", ("written_texts",), "test part, general texts written for fluxwarden"),
+        test_part(
+            "written_t2i", ("written_t2i",), "test part, T2I look-alikes and unsafe prompts written for fluxwarden"
+        ),
         test_part("chitchat", ("chitchat",), "test part, benign open-domain chat"),
     ]
 

@@ -32,15 +32,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--max-cosine", type=float, default=0.8)
     ap.add_argument("--drop", action="store_true", help="rewrite the written files without flagged lines")
+    ap.add_argument("--files", nargs="*", type=Path, help="only these written files (default: all of them)")
     args = ap.parse_args()
 
     evals = [("openai", t) for t, _ in prompt_data.openai_moderation()]
     evals += [("xstest", t) for t, _ in prompt_data.xstest()] + [("harmbench", t) for t, _ in prompt_data.harmbench()]
+    evals += [("t2i_probe", t) for t, _ in prompt_data.t2i_probe()]
     eval_keys = {prompt_data.key_of(t) for _, t in evals}
     encoder = MiniLMEncoder(backend="onnx")
     eval_emb = encoder.embed([t[:EVAL_CHARS] for _, t in evals])
     total = 0
-    for path in prompt_data.WRITTEN_FILES:
+    for path in args.files or prompt_data.WRITTEN_FILES:
         lines = path.read_text(encoding="utf-8").splitlines()
         texts = [json.loads(line)["text"] for line in lines]
         sim = encoder.embed(texts) @ eval_emb.T

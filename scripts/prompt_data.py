@@ -46,7 +46,14 @@ WRITTEN_CONTRAST = _REPO / "scripts" / "data" / "written_contrast.jsonl"
 # unsafe ones in the same genres (fifth session). Opt-in (`written_general=True`): the head trained
 # with it was measured and not shipped (docs/evaluation.md), so the default rows stay the shipped head's.
 WRITTEN_GENERAL = _REPO / "scripts" / "data" / "written_general.jsonl"
-WRITTEN_FILES = (WRITTEN, WRITTEN_TEXTS, WRITTEN_CONTRAST, WRITTEN_GENERAL)
+# T2I prompts with the vocabulary of unsafe ones (art nudes, battles, butchery, idioms) beside unsafe
+# prompts in the same domains, written in the seventh session (scripts/data/WRITING_BRIEF.md).
+WRITTEN_T2I = _REPO / "scripts" / "data" / "written_t2i.jsonl"
+WRITTEN_FILES = (WRITTEN, WRITTEN_TEXTS, WRITTEN_CONTRAST, WRITTEN_GENERAL, WRITTEN_T2I)
+# Evaluation only, never trained on: 444 T2I prompts a separate writing session composed for this
+# project without seeing any training data (docs/evaluation.md, "T2I probe"). Benign ones carry
+# the vocabulary naive filters trip on; unsafe ones include disguised forms.
+T2I_PROBE = _REPO / "bench" / "data" / "t2i_probe.jsonl"
 
 
 def datasets_dir() -> Path:
@@ -260,7 +267,12 @@ def _chat() -> Iterator[Row]:
 
 
 def _written(general_genres: bool = False) -> Iterator[Row]:
-    sources = [(WRITTEN, "written"), (WRITTEN_TEXTS, "written_texts"), (WRITTEN_CONTRAST, "written_contrast")]
+    sources = [
+        (WRITTEN, "written"),
+        (WRITTEN_TEXTS, "written_texts"),
+        (WRITTEN_CONTRAST, "written_contrast"),
+        (WRITTEN_T2I, "written_t2i"),
+    ]
     if general_genres:
         sources.append((WRITTEN_GENERAL, "written_general"))
     for path, source in sources:
@@ -325,6 +337,12 @@ def xstest() -> list[tuple[str, int]]:
 
 def harmbench() -> list[tuple[str, int]]:
     return [(r["text"], 1) for r in _read("harmbench_standard/harmbench_standard.jsonl")]
+
+
+def t2i_probe(half: str | None = None) -> list[tuple[str, int]]:
+    """(text, unsafe) pairs; `half` "dev" or "held" picks the half that was or was not looked at."""
+    rows = [json.loads(line) for line in T2I_PROBE.read_text("utf-8").splitlines() if line.strip()]
+    return [(r["text"], int(r["label"] == "unsafe")) for r in rows if half is None or r["half"] == half]
 
 
 def sneakyprompt_words() -> list[str]:

@@ -1,4 +1,4 @@
-"""The written training files: valid labels, and the fifth-session file only on request."""
+"""The written training files: valid labels, the fifth-session file only on request; the T2I probe kept apart."""
 
 from __future__ import annotations
 
@@ -30,3 +30,21 @@ def test_general_genre_texts_are_opt_in() -> None:
     added = [r for r in extended if r.source == "written_general"]
     assert len(added) == len(prompt_data.WRITTEN_GENERAL.read_text(encoding="utf-8").splitlines())
     assert [r.text for r in extended if r.source != "written_general"] == [r.text for r in default]
+
+
+def test_t2i_probe_is_labelled_and_never_trained_on() -> None:
+    """The evaluation-only T2I probe: both halves present, valid labels, no text shared with training."""
+    rows = [json.loads(line) for line in prompt_data.T2I_PROBE.read_text(encoding="utf-8").splitlines()]
+    assert {r["half"] for r in rows} == {"dev", "held"}
+    assert {r["label"] for r in rows} == {"safe", "unsafe"}
+    for r in rows:
+        assert (r["category"] is None) == (r["label"] == "safe"), r["text"]
+        assert r["category"] is None or r["category"] in ALL_CATEGORIES, r["category"]
+    trained = {prompt_data.key_of(line_text) for path in prompt_data.WRITTEN_FILES for line_text in _texts(path)}
+    shared = [r["text"] for r in rows if prompt_data.key_of(r["text"]) in trained]
+    assert not shared, shared[:5]
+    assert len(prompt_data.t2i_probe("dev")) + len(prompt_data.t2i_probe("held")) == len(rows)
+
+
+def _texts(path: Path) -> list[str]:
+    return [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines()]
