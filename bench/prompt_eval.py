@@ -11,8 +11,9 @@ AUPRC = average precision of the system's score for "unsafe" (any category), wit
 bootstrap 95% interval (rows resampled with replacement). The full stack is also scored over the
 13 OpenAI-taxonomy categories only ("OpenAI categories" row: same decisions, but its "any" score
 leaves out public-figure and living-artist-style, which no evaluation set labels). The OpenAI
-moderation set, XSTest, HarmBench and the T2I probe (bench/data/t2i_probe.jsonl) are evaluation-only; every other set is its seeded *test*
-part (scripts/prompt_data.py), never seen in training or threshold choice.
+moderation set, XSTest, HarmBench and the two written T2I sets in bench/data/ are evaluation-only;
+every other set is its seeded *test* part (scripts/prompt_data.py), never seen in training or
+threshold choice.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ def eval_sets() -> list[EvalSet]:
         from_pairs("harmbench", prompt_data.harmbench(), "eval-only, 200 harmful requests"),
         from_pairs("t2i_probe_dev", prompt_data.t2i_probe("dev"), "eval-only, T2I probe, half looked at"),
         from_pairs("t2i_probe_held", prompt_data.t2i_probe("held"), "eval-only, T2I probe, half never looked at"),
+        from_pairs("t2i_common", prompt_data.t2i_common(), "eval-only, everyday T2I prompts, all benign"),
         test_part("t2i_benign", ("partiprompts", "drawbench", "coco"), "test part: Parti + DrawBench + COCO"),
         test_part("rece", ("rece",), "test part, explicit-intent T2I prompts"),
         test_part("ringabell", ("ringabell", "ringabell_pairs"), "test part, adversarial violence"),

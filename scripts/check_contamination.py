@@ -37,7 +37,9 @@ def main() -> None:
 
     evals = [("openai", t) for t, _ in prompt_data.openai_moderation()]
     evals += [("xstest", t) for t, _ in prompt_data.xstest()] + [("harmbench", t) for t, _ in prompt_data.harmbench()]
-    evals += [("t2i_probe", t) for t, _ in prompt_data.t2i_probe()]
+    evals += [("t2i_probe", t) for t, _ in prompt_data.t2i_probe()] + [
+        ("t2i_common", t) for t, _ in prompt_data.t2i_common()
+    ]
     eval_keys = {prompt_data.key_of(t) for _, t in evals}
     encoder = MiniLMEncoder(backend="onnx")
     eval_emb = encoder.embed([t[:EVAL_CHARS] for _, t in evals])

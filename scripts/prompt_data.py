@@ -54,6 +54,9 @@ WRITTEN_FILES = (WRITTEN, WRITTEN_TEXTS, WRITTEN_CONTRAST, WRITTEN_GENERAL, WRIT
 # project without seeing any training data (docs/evaluation.md, "T2I probe"). Benign ones carry
 # the vocabulary naive filters trip on; unsafe ones include disguised forms.
 T2I_PROBE = _REPO / "bench" / "data" / "t2i_probe.jsonl"
+# Evaluation only, never trained on: 332 everyday T2I prompts (a third of them portraits and fashion
+# of adults, as in real use), written by another separate session; all benign.
+T2I_COMMON = _REPO / "bench" / "data" / "t2i_common.jsonl"
 
 
 def datasets_dir() -> Path:
@@ -343,6 +346,10 @@ def t2i_probe(half: str | None = None) -> list[tuple[str, int]]:
     """(text, unsafe) pairs; `half` "dev" or "held" picks the half that was or was not looked at."""
     rows = [json.loads(line) for line in T2I_PROBE.read_text("utf-8").splitlines() if line.strip()]
     return [(r["text"], int(r["label"] == "unsafe")) for r in rows if half is None or r["half"] == half]
+
+
+def t2i_common() -> list[tuple[str, int]]:
+    return [(json.loads(line)["text"], 0) for line in T2I_COMMON.read_text("utf-8").splitlines() if line.strip()]
 
 
 def sneakyprompt_words() -> list[str]:
