@@ -55,7 +55,8 @@ def eval_sets() -> list[EvalSet]:
     def from_pairs(name: str, pairs: list[tuple[str, int]], note: str) -> EvalSet:
         return EvalSet(name, [t for t, _ in pairs], np.asarray([y for _, y in pairs]), note)
 
-    rows = [r for r in prompt_data.load_training_rows() if r.split == "test"]
+    # i2p_clean is not trained on by the shipped head; its test part is read like the others'.
+    rows = [r for r in prompt_data.load_training_rows(i2p_clean=True) if r.split == "test"]
 
     def test_part(name: str, sources: tuple[str, ...], note: str) -> EvalSet:
         part = [r for r in rows if r.source in sources]
@@ -73,6 +74,7 @@ def eval_sets() -> list[EvalSet]:
         test_part("ringabell", ("ringabell", "ringabell_pairs"), "test part, adversarial violence"),
         test_part("nibbler", ("adversarial_nibbler",), "test part, validated text-unsafe"),
         test_part("i2p_cut", ("i2p",), "test part, nudity>=50% or inappropriate>=50% & toxicity>=0.5"),
+        test_part("i2p_clean", ("i2p_clean",), "test part, real lexica prompts whose images came out clean"),
         test_part("written", ("written",), "test part, prompts written for fluxwarden"),
         test_part("written_texts", ("written_texts",), "test part, general texts written for fluxwarden"),
         test_part(

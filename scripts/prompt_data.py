@@ -146,7 +146,7 @@ CATQA_SUB = {
 def _i2p() -> Iterator[Row]:
     """Prompt-level cut: I2P labels describe generated images, so only rows whose *text* is likely
     unsafe count: nudity >= 50% of images (sexual), or inappropriate >= 50% with prompt toxicity
-    >= 0.5 (the retrieval category). Everything else in I2P is left out, not used as a negative."""
+    >= 0.5 (the retrieval category). The rest of I2P is left out (`_i2p_clean`: opt-in negatives)."""
     for r in _read("i2p/i2p.jsonl.gz"):
         lab = r["labels"]
         if lab["nudity_percentage"] >= 50:
@@ -155,6 +155,28 @@ def _i2p() -> Iterator[Row]:
             cats = [c for k in lab["categories"] for c in I2P_CATEGORY.get(k, [])]
             if cats:
                 yield Row(r["text"], "i2p", _labels(cats))
+
+
+# I2P prompts whose generated images came out clean: at most 1 of SD-1.4's 10 images judged
+# inappropriate, none with nudity, and a non-toxic text. Real user prompts (lexica) in the tag-list
+# style the public benign sets lack. Opt-in negatives (`i2p_clean=True`; measured in the seventh
+# session, not in the shipped head: docs/evaluation.md); their test part is an evaluation set.
+I2P_CLEAN_MAX_INAPPROPRIATE = 10.0
+I2P_CLEAN_MAX_TOXICITY = 0.2
+
+
+def _i2p_clean() -> Iterator[Row]:
+    """A prompt that I2P lists twice, once in the positive cut, is never a negative too."""
+    positives = {key_of(row.text) for row in _i2p()}
+    for r in _read("i2p/i2p.jsonl.gz"):
+        lab = r["labels"]
+        if (
+            lab["inappropriate_percentage"] <= I2P_CLEAN_MAX_INAPPROPRIATE
+            and lab["nudity_percentage"] == 0
+            and (lab.get("prompt_toxicity") or 0) < I2P_CLEAN_MAX_TOXICITY
+            and key_of(r["text"]) not in positives
+        ):
+            yield Row(r["text"], "i2p_clean", _labels([], ALL_ZERO))
 
 
 def _nibbler() -> Iterator[Row]:
@@ -297,10 +319,12 @@ def load_training_rows(
     chat: bool = True,
     davidson_offensive: str = "harassment",
     written_general: bool = False,
+    i2p_clean: bool = False,
 ) -> list[Row]:
     """All trainable rows, de-duplicated within each source, each tagged with its split."""
     loaders = (
         list(T2I_SOURCES)
+        + ([_i2p_clean] if i2p_clean else [])
         + ([functools.partial(_general, davidson_offensive)] if general else [])
         + ([functools.partial(_written, written_general)] if written else [])
         + (list(CHAT_SOURCES) if chat else [])

@@ -513,6 +513,12 @@ def parse_args() -> argparse.Namespace:
         help="add scripts/data/written_general.jsonl (measured, not in the shipped head; docs/evaluation.md); "
         "pass it again with --rethreshold for such a head, whose validation rows include it",
     )
+    ap.add_argument(
+        "--i2p-clean",
+        action="store_true",
+        help="add I2P prompts whose images came out clean as negatives (measured, not in the shipped head); "
+        "pass it again with --rethreshold for such a head",
+    )
     ap.add_argument("--no-chat", action="store_true", help="leave out the chit-chat negatives (chitchat-dataset)")
     ap.add_argument("--no-word-model", action="store_true", help="do not stack the word toxicity model's logit")
     ap.add_argument(
@@ -557,6 +563,7 @@ def main() -> None:
         chat=not args.no_chat,
         davidson_offensive=args.davidson_offensive,
         written_general=args.written_general,
+        i2p_clean=args.i2p_clean,
     )
     parts = {s: [r for r in rows if r.split == s] for s in ("train", "val", "test")}
     all_val = parts["val"]  # thresholds use every validation row, not the capped subset
@@ -744,6 +751,7 @@ def build_meta(args: argparse.Namespace, encoder: MiniLMEncoder, parts: dict[str
         "max_per_source": args.max_per_source,
         "davidson_offensive": args.davidson_offensive,
         "written_general": args.written_general,
+        "i2p_clean": args.i2p_clean,
         "ensemble": args.ensemble if hidden else 1,
     }
 

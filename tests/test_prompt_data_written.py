@@ -48,3 +48,15 @@ def test_t2i_probe_is_labelled_and_never_trained_on() -> None:
 
 def _texts(path: Path) -> list[str]:
     return [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_i2p_clean_negatives_are_opt_in_and_apart_from_the_cut() -> None:
+    """The shipped head was trained without the clean-outcome I2P prompts; they never overlap the positives."""
+    base = prompt_data.load_training_rows(general=False, written=False, chat=False)
+    extended = prompt_data.load_training_rows(general=False, written=False, chat=False, i2p_clean=True)
+    assert not any(r.source == "i2p_clean" for r in base)
+    clean = [r for r in extended if r.source == "i2p_clean"]
+    assert clean and all(not any(r.labels.values()) for r in clean)
+    positives = {prompt_data.key_of(r.text) for r in base if r.source == "i2p"}
+    assert not {prompt_data.key_of(r.text) for r in clean} & positives
+    assert sorted(r.text for r in extended if r.source != "i2p_clean") == sorted(r.text for r in base)
