@@ -50,11 +50,11 @@ WRITTEN_GENERAL = _REPO / "scripts" / "data" / "written_general.jsonl"
 # prompts in the same domains, written in the seventh session (scripts/data/WRITING_BRIEF.md).
 WRITTEN_T2I = _REPO / "scripts" / "data" / "written_t2i.jsonl"
 WRITTEN_FILES = (WRITTEN, WRITTEN_TEXTS, WRITTEN_CONTRAST, WRITTEN_GENERAL, WRITTEN_T2I)
-# Evaluation only, never trained on: 444 T2I prompts a separate writing session composed for this
+# Evaluation only, never trained on: 425 T2I prompts a separate writing session composed for this
 # project without seeing any training data (docs/evaluation.md, "T2I probe"). Benign ones carry
 # the vocabulary naive filters trip on; unsafe ones include disguised forms.
 T2I_PROBE = _REPO / "bench" / "data" / "t2i_probe.jsonl"
-# Evaluation only, never trained on: 332 everyday T2I prompts (a third of them portraits and fashion
+# Evaluation only, never trained on: 329 everyday T2I prompts (a third of them portraits and fashion
 # of adults, as in real use), written by another separate session; all benign.
 T2I_COMMON = _REPO / "bench" / "data" / "t2i_common.jsonl"
 
