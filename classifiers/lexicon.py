@@ -25,8 +25,9 @@ VERSION = "1"
 SEXUAL_MINORS = Category.SEXUAL_MINORS.value
 MIN_CAP = 0.8  # a lower cap would quietly undo term weights that policies' thresholds rely on
 # With `corroborate_below` set, a category whose strongest term weighs less than it is a weak score,
-# counted only if a model scores that category at least this (or no model scores it): the default
-# policy's value was chosen on validation by scripts/train_prompt_head.py (docs/word-lists.md).
+# counted only if a model scores that category at least `corroborate_at` (or no model scores it).
+# This is the fallback for a policy that omits `corroborate_at`; the shipped presets carry the value
+# scripts/train_prompt_head.py chose on validation for their head (docs/word-lists.md).
 DEFAULT_CORROBORATE_AT = 0.05
 _BEFORE = r"(?<![^\W_])"  # not preceded by a letter or digit
 _AFTER = r"(?![^\W_])"  # not followed by a letter or digit
