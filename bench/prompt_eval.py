@@ -134,6 +134,7 @@ def classifier_alone(name: str, options: dict | None = None) -> Scorer:
     from moderation.engine import effective_scores
     from moderation.normalise import normalise
     from moderation.policy import load_policy
+    from moderation.taxonomy import Signal
 
     policy = load_policy("default")
     # The classifier as the default policy configures it (the lexicon's cap), unless told otherwise.
@@ -145,7 +146,9 @@ def classifier_alone(name: str, options: dict | None = None) -> Scorer:
         for start in range(0, len(texts), 64):
             results += clf.classify([normalise(t) for t in texts[start : start + 64]])
         scores = [effective_scores([r])[0] for r in results]  # alone: no model to confirm a topic word
-        return np.asarray([max(s.values(), default=0.0) for s in scores]), _flag_by_policy(scores, policy)
+        # sexual-if-adult is an input to the engine's minors rule, not a category score.
+        any_score = [max((v for k, v in s.items() if k != Signal.SEXUAL_IF_ADULT), default=0.0) for s in scores]
+        return np.asarray(any_score), _flag_by_policy(scores, policy)
 
     return run
 

@@ -29,10 +29,13 @@ import structlog
 
 from classifiers.base import ClassifierLoadError
 from classifiers.word_toxicity import WordToxicityModel
+from moderation.taxonomy import Category, Signal
 from moderation.types import ClassifierResult, Stage
 
 if TYPE_CHECKING:
     from classifiers.minilm_encoder import Backend, MiniLMEncoder
+    from classifiers.minors import AdultReader
+    from moderation.lists import WordLists
     from moderation.normalise import NormalisedText
 
 log = structlog.get_logger(__name__)
@@ -234,6 +237,7 @@ class EmbeddingClassifier:
         batch_size: int = 32,
         device: str = "cpu",
         precision: str = "f32",
+        adult_reader: AdultReader | None = None,
     ) -> None:
         from classifiers.minilm_encoder import MiniLMEncoder, Windowing
 
@@ -251,6 +255,8 @@ class EmbeddingClassifier:
         if delta_path is not None and not delta_path.is_file():
             raise ClassifierLoadError(f"embedding encoder delta not found: {delta_path}")
         windowing = Windowing(max_tokens=int(self.head.meta.get("max_tokens", 128)))
+        # Prompts that name a minor are also scored read as adults (the `sexual-if-adult` signal).
+        self.adult_reader = adult_reader if Category.SEXUAL.value in self.head.categories else None
         self.encoder: MiniLMEncoder = MiniLMEncoder(
             backend=backend,
             delta_path=delta_path,
@@ -262,7 +268,12 @@ class EmbeddingClassifier:
         )
 
     @classmethod
-    def from_options(cls, options: Mapping[str, Any] | None = None, **_context: Any) -> EmbeddingClassifier:
+    def from_options(
+        cls, options: Mapping[str, Any] | None = None, *, lists: WordLists | None = None, **_context: Any
+    ) -> EmbeddingClassifier:
+        from classifiers.minors import AdultReader
+        from moderation.lists import load_lists
+
         opts = dict(options or {})
         unknown = set(opts) - {"backend", "threads", "batch_size", "head_path", "device", "precision"}
         if unknown:
@@ -283,6 +294,7 @@ class EmbeddingClassifier:
             batch_size=int(opts.get("batch_size", 32)),
             device=str(opts.get("device", "cpu")),
             precision=precision,
+            adult_reader=AdultReader(lists if lists is not None else load_lists()),
         )
 
     @property
@@ -314,23 +326,25 @@ class EmbeddingClassifier:
         start = time.perf_counter()
         unique: dict[str, int] = {}
         owners: list[list[int]] = []
+        adult_owners: list[list[int]] = []
         for item in texts:
-            idx = []
-            for _name, form in item.unique_forms():
-                if form not in unique:
-                    unique[form] = len(unique)
-                idx.append(unique[form])
-            owners.append(idx)
+            owners.append([unique.setdefault(form, len(unique)) for _name, form in item.unique_forms()])
+            readings = self.adult_reader(item) if self.adult_reader is not None else []
+            adult_owners.append([unique.setdefault(r, len(unique)) for r in readings])
         scores = self.score_texts(list(unique))
+        sexual = self.head.categories.index(Category.SEXUAL.value) if self.adult_reader is not None else -1
         per_item_ms = (time.perf_counter() - start) * 1000 / max(1, len(texts))
         results = []
-        for idx in owners:
+        for idx, adult_idx in zip(owners, adult_owners, strict=True):
             best = scores[idx].max(axis=0) if idx else np.zeros(len(self.head.categories))
+            out = {c: round(float(s), 6) for c, s in zip(self.head.categories, best, strict=True)}
+            if adult_idx:
+                out[Signal.SEXUAL_IF_ADULT.value] = round(float(scores[adult_idx, sexual].max()), 6)
             results.append(
                 ClassifierResult(
                     classifier=self.name,
                     version=self.version,
-                    scores={c: round(float(s), 6) for c, s in zip(self.head.categories, best, strict=True)},
+                    scores=out,
                     latency_ms=per_item_ms,
                 )
             )

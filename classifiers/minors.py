@@ -15,9 +15,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from classifiers.lexicon import AllowFilter, best_matches, matcher_for
+from classifiers.lexicon import AllowFilter, Match, TermMatcher, best_matches, matcher_for
 from moderation.lists import WordLists, load_lists
-from moderation.normalise import NormalisedText, basic
+from moderation.normalise import NormalisedText, basic, fold
 from moderation.taxonomy import Signal
 from moderation.types import ClassifierResult, Evidence, Span, Stage
 
@@ -106,6 +106,88 @@ def age_cues(text: str) -> list[AgeCue]:
                 continue
             cues.append(AgeCue(None, m.start(), m.end(), m.group(0)))
     return cues
+
+
+# The adult reading of a prompt (see `adult_readings`) puts these in place of each minor cue.
+# Not "adult": it is itself a sexual word ("adult toy", "adult content").
+_GIRLISH = re.compile(r"girl|daughter|niece|loli|sister", re.IGNORECASE)
+_BOYISH = re.compile(r"boy|\bsons?\b|nephew|shota|brother", re.IGNORECASE)
+_PLURAL_CUE = re.compile(r"(?:ren|ies|[^s]s|s')$", re.IGNORECASE)
+# A stated age before a cue noun ("a 12 year old girl") reads as the noun alone.
+_AGE_BEFORE_NOUN = re.compile(r"\bperson[\s-]+(?=(?:woman|man|women|men|person|people)\b)")
+_AN_BEFORE_WORD = re.compile(r"\b([Aa])n(\s+)(?=(?:woman|man|women|men|person|people)\b)")
+
+
+def _adult_word(cue: str) -> str:
+    cue = cue.strip()
+    plural = bool(_PLURAL_CUE.search(cue))
+    if _GIRLISH.search(cue):
+        word = "women" if plural else "woman"
+    elif _BOYISH.search(cue):
+        word = "men" if plural else "man"
+    else:
+        word = "people" if plural else "person"
+    return word + "'s" if cue.endswith("'") else word
+
+
+def _replace_spans(text: str, spans: Sequence[tuple[int, int]]) -> str:
+    out: list[str] = []
+    last = 0
+    for start, end in sorted(spans):
+        if start < last:
+            continue  # overlapping cues ("12 year old" inside "a 12 year old schoolgirl" matches): first wins
+        out += [text[last:start], _adult_word(text[start:end])]
+        last = end
+    out.append(text[last:])
+    return _AN_BEFORE_WORD.sub(r"\1\2", _AGE_BEFORE_NOUN.sub("", "".join(out)))
+
+
+def adult_readings(
+    text: NormalisedText, minors: TermMatcher, allow: AllowFilter, *, min_weight: float = 0.5
+) -> list[str]:
+    """The prompt with every minor cue read as an adult ("a 12 year old girl" -> "a woman").
+
+    A model that has learnt what sexual content is scores a prompt low once a child is named (it
+    never saw the two together, and no such training text may be written), so the engine's
+    minors rule also reads the sexual score of this adult reading: content that would be flagged
+    as sexual for an adult is blocked when it names a minor. [] unless a cue weighs `min_weight`
+    (the engine's minors floor: "girl" alone is no cue) or an age under 18 is stated.
+    """
+    base = text.forms.get("basic")
+    base = base if base is not None else basic(text.original)
+
+    def term_matches(form_text: str) -> list[Match]:
+        allowed = allow.spans("folded", form_text)
+        return [
+            m for m in minors.find("folded", form_text) if not (allowed and AllowFilter.covers(allowed, m.start, m.end))
+        ]
+
+    def term_spans(form_text: str) -> list[tuple[int, int]]:
+        return [(m.start, m.end) for m in term_matches(form_text)]
+
+    ages = [(c.start, c.end) for c in age_cues(base)]
+    folded_text = text.forms.get("folded")
+    folded_text = folded_text if folded_text is not None else fold(text.original)
+    if not ages and all(m.term.weight < min_weight for m in term_matches(folded_text) + term_matches(base)):
+        return []
+    plain = _replace_spans(base, ages + term_spans(base))
+    # Ages first, on the basic form (folding turns "12yo" into "izyo"), then term cues on the
+    # folded result, so "a 12yo sch00lgirl" reads "a woman".
+    refolded = fold(_replace_spans(base, ages))
+    deep = _replace_spans(refolded, term_spans(refolded))
+    unchanged = (base, text.forms.get("folded"), text.original)
+    return [r for r in dict.fromkeys((deep, plain)) if r not in unchanged]
+
+
+class AdultReader:
+    """`adult_readings` with the policy's minors and allow lists bound: what a model classifier needs."""
+
+    def __init__(self, lists: WordLists) -> None:
+        self._minors = matcher_for(lists["minors"])
+        self._allow = AllowFilter(lists["allow"])
+
+    def __call__(self, text: NormalisedText) -> list[str]:
+        return adult_readings(text, self._minors, self._allow)
 
 
 def age_score(cue: AgeCue) -> float:

@@ -2,8 +2,9 @@
 
 Two rules here are not the policy's to change: a failed classifier blocks (fail closed), and
 sexual content involving minors blocks. In the prompt stage `sexual/minors` is also derived as
-min(minors cue, sexual score); in the image stage, any nudity blocks when the prompt carried a
-minors cue.
+min(minors cue, sexual score), and as min(minors cue, sexual-if-adult) when the prompt read as
+about adults would be flagged as sexual; in the image stage, any nudity blocks when the prompt
+carried a minors cue.
 """
 
 from __future__ import annotations
@@ -16,6 +17,13 @@ from moderation.types import Action, ClassifierResult, Decision, Evidence, Reaso
 
 # A prompt whose minors signal reaches this is treated as depicting a minor.
 MINORS_CUE_FLOOR = 0.5
+# The prompt read as about adults (Signal.SEXUAL_IF_ADULT) counts towards sexual/minors from the
+# policy's lowest prompt-stage sexual threshold ("what would be flagged for an adult is blocked for
+# a minor"), but never from above this, so no policy can lift the rule by raising its sexual
+# thresholds. With the default policy (sexual flag 0.67, chosen on validation), of the 172 benign
+# validation rows that name a minor, 6 read as adults reach it, and 5 of those the older rule
+# (minor cue x sexual score >= 0.3) already blocks (docs/evaluation.md).
+MINORS_ADULT_READING_MAX = 0.7
 # Image stage, after a minors cue: a sexual (nudity) score at or above this blocks.
 MINORS_NUDITY_FLOOR = 0.15
 # ... and a suggestive signal (covered parts) at or above this is flagged for review.
@@ -95,6 +103,42 @@ def _merge_scores(
     return scores, signals
 
 
+def adult_reading_bar(sexual_rule: CategoryRule | None) -> float:
+    """Where the adult reading's sexual score starts to count: see MINORS_ADULT_READING_MAX."""
+    thresholds = (
+        [t for t in (sexual_rule.flag, sexual_rule.blur, sexual_rule.block) if t is not None] if sexual_rule else []
+    )
+    return min([MINORS_ADULT_READING_MAX, *thresholds])
+
+
+def _minors_rule(
+    scores: dict[str, float],
+    signals: dict[str, float],
+    ok_results: Sequence[ClassifierResult],
+    sexual_rule: CategoryRule | None,
+) -> Reason | None:
+    """Derive sexual/minors from a minor cue and a sexual score; updates `scores` in place."""
+    minors = signals.get(Signal.MINORS, 0.0)
+    # The hard-block rule reads sexual topic words whether or not a model confirmed them: the
+    # corroboration rule must not make the hard block any easier to pass than it was.
+    sexual = max([scores.get(Category.SEXUAL, 0.0)] + [r.weak_scores.get(Category.SEXUAL, 0.0) for r in ok_results])
+    derived, message = min(minors, sexual), "sexual content combined with a minor cue"
+    as_adult = signals.get(Signal.SEXUAL_IF_ADULT, 0.0)
+    if minors >= MINORS_CUE_FLOOR and as_adult >= adult_reading_bar(sexual_rule) and min(minors, as_adult) > derived:
+        derived = min(minors, as_adult)
+        message = f"names a minor, and read as about adults it scores sexual {as_adult:.2f}"
+    if derived <= scores.get(Category.SEXUAL_MINORS, 0.0):
+        return None
+    scores[Category.SEXUAL_MINORS] = derived
+    return Reason(
+        code="minors_rule",
+        category=Category.SEXUAL_MINORS,
+        action=Action.BLOCK,
+        score=derived,
+        message=message,
+    )
+
+
 def evaluate(
     policy: Policy,
     stage: Stage,
@@ -122,23 +166,11 @@ def evaluate(
                 )
             )
 
+    rules = policy.rules(stage)
     derived_minors: Reason | None = None
     if stage is Stage.PROMPT:
-        # The hard-block rule reads sexual topic words whether or not a model confirmed them: the
-        # corroboration rule must not make the hard block any easier to pass than it was.
-        sexual = max([scores.get(Category.SEXUAL, 0.0)] + [r.weak_scores.get(Category.SEXUAL, 0.0) for r in ok_results])
-        derived = min(signals.get(Signal.MINORS, 0.0), sexual)
-        if derived > scores.get(Category.SEXUAL_MINORS, 0.0):
-            scores[Category.SEXUAL_MINORS] = derived
-            derived_minors = Reason(
-                code="minors_rule",
-                category=Category.SEXUAL_MINORS,
-                action=Action.BLOCK,
-                score=derived,
-                message="sexual content combined with a minor cue",
-            )
+        derived_minors = _minors_rule(scores, signals, ok_results, rules.get(Category.SEXUAL))
 
-    rules = policy.rules(stage)
     for category in Category:
         score = scores.get(category)
         rule = _effective_rule(category, rules.get(category))

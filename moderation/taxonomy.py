@@ -33,6 +33,9 @@ class Signal(StrEnum):
     """Evidence that policies and the engine combine, but that is not a category by itself."""
 
     MINORS = "minors"  # a minor is mentioned or depicted (child, teen, "12 year old", ...)
+    # The prompt's sexual score with its minor cues read as adults ("explicit photo of a 12 year
+    # old" scored as "explicit photo of a person"): models score sexual low once a child is named.
+    SEXUAL_IF_ADULT = "sexual-if-adult"
     SUGGESTIVE = "suggestive"  # covered or partial nudity in an image
     FACE = "face"  # a face is present in an image
 

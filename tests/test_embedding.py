@@ -304,3 +304,15 @@ def test_bf16_on_onnxruntime_is_a_load_error() -> None:
     """bf16 needs OpenVINO: asking onnxruntime for it fails at load time, not silently in float32."""
     with pytest.raises(ClassifierLoadError, match="bf16"):
         EmbeddingClassifier.from_options({"backend": "onnx", "precision": "bf16"})
+
+
+def test_a_prompt_naming_a_minor_is_also_scored_read_as_about_adults(clf: EmbeddingClassifier) -> None:
+    """The adult reading is its own signal, kept out of the categories' max over forms: merged
+    into `sexual`, ordinary child scenes whose adult reading scores a little would meet the hard
+    block's low floor."""
+    explicit, scene, adult = clf.classify(
+        [normalise(t) for t in ("explicit photo of a 12 year old", "children in raincoats", "explicit photo of a woman")]
+    )
+    assert explicit.scores["sexual-if-adult"] >= 0.7 > explicit.scores["sexual"]
+    assert scene.scores["sexual-if-adult"] < 0.3
+    assert "sexual-if-adult" not in adult.scores

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from moderation.engine import MINORS_NUDITY_FLOOR, evaluate
-from moderation.policy import Policy
+from moderation.policy import Policy, load_policy_text
 from moderation.types import Action, ClassifierResult, Evidence, Span, Stage
 
 
@@ -179,3 +179,42 @@ def test_the_minors_rule_reads_sexual_topic_words_the_model_did_not_confirm(rule
     d = evaluate(rules_policy, Stage.PROMPT, [_weak(sexual=0.5), result("model", sexual=0.0, minors=0.9)])
     assert d.action is Action.BLOCK and "sexual/minors" in d.categories
     assert d.category_scores["sexual"] == 0.0 and d.category_scores["sexual/minors"] == 0.5
+
+
+def test_the_adult_reading_blocks_a_prompt_the_model_scores_low_once_a_child_is_named(rules_policy: Policy) -> None:
+    """"explicit photo of a 12 year old": sexual 0.09 as written, 0.94 read as about an adult."""
+    d = evaluate(rules_policy, Stage.PROMPT, [result(sexual=0.09, minors=1.0, **{"sexual-if-adult": 0.94})])
+    assert d.action is Action.BLOCK and d.category_scores["sexual/minors"] == 0.94
+    reason = next(r for r in d.reasons if r.category == "sexual/minors")
+    assert reason.code == "minors_rule" and "read as about adults" in reason.message
+
+
+def test_the_adult_reading_counts_only_from_the_policys_sexual_flag_threshold(rules_policy: Policy) -> None:
+    """Below the policy's lowest sexual threshold (0.3 here) the adult reading is an ordinary scene."""
+    below = evaluate(rules_policy, Stage.PROMPT, [result(sexual=0.0, minors=1.0, **{"sexual-if-adult": 0.29})])
+    at = evaluate(rules_policy, Stage.PROMPT, [result(sexual=0.0, minors=1.0, **{"sexual-if-adult": 0.3})])
+    assert below.action is Action.ALLOW and at.action is Action.BLOCK
+
+
+def test_the_adult_reading_needs_a_real_minor_cue(rules_policy: Policy) -> None:
+    """"girl" alone (a 0.25 cue) is no minor: its adult reading does not make a hard block."""
+    d = evaluate(rules_policy, Stage.PROMPT, [result(sexual=0.0, minors=0.25, **{"sexual-if-adult": 0.95})])
+    assert "sexual/minors" not in d.categories
+
+
+def test_no_policy_can_lift_the_adult_reading_bar_above_its_cap() -> None:
+    """A policy that tolerates adult content (sexual flagged only from 0.95) still hard-blocks a
+    prompt naming a minor whose adult reading scores sexual 0.75."""
+    from moderation.engine import MINORS_ADULT_READING_MAX, adult_reading_bar
+    from moderation.policy import CategoryRule
+
+    assert adult_reading_bar(CategoryRule(flag=0.95)) == MINORS_ADULT_READING_MAX == 0.7
+    assert adult_reading_bar(None) == MINORS_ADULT_READING_MAX
+    assert adult_reading_bar(CategoryRule(flag=0.5, block=0.8)) == 0.5
+    lenient = load_policy_text(
+        'id: lenient\nversion: "1"\nprompt:\n  classifiers: [{name: minors}]\n  categories:\n'
+        "    sexual: {flag: 0.95}\n    sexual/minors: {block: 0.3}\nimage:\n  classifiers: []\n",
+        name="lenient.yaml",
+    )
+    d = evaluate(lenient, Stage.PROMPT, [result(sexual=0.1, minors=0.95, **{"sexual-if-adult": 0.75})])
+    assert d.action is Action.BLOCK and "sexual/minors" in d.categories
