@@ -18,6 +18,7 @@ _BUILTIN: dict[str, tuple[Stage, str]] = {
     "lexicon": (Stage.PROMPT, "classifiers.lexicon:LexiconClassifier.from_options"),
     "names": (Stage.PROMPT, "classifiers.names:NamesClassifier.from_options"),
     "minors": (Stage.PROMPT, "classifiers.minors:MinorsCueClassifier.from_options"),
+    "language": (Stage.PROMPT, "classifiers.language:LanguageClassifier.from_options"),
     "embedding": (Stage.PROMPT, "classifiers.embedding:EmbeddingClassifier.from_options"),
     "hf_sequence": (Stage.PROMPT, "classifiers.hf_sequence:HFSequenceClassifier.from_options"),
     "nudenet": (Stage.IMAGE, "classifiers.nudenet:NudeNetClassifier.from_options"),

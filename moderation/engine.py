@@ -24,6 +24,11 @@ MINORS_CUE_FLOOR = 0.5
 # validation rows that name a minor, 6 read as adults reach it, and 5 of those the older rule
 # (minor cue x sexual score >= 0.3) already blocks (docs/evaluation.md).
 MINORS_ADULT_READING_MAX = 0.7
+# A prompt whose other-language signal reaches this gets the policy's `prompt.languages.other`
+# action. Both detectors must read it as unsupported on both forms (classifiers/language.py); at
+# this floor they mark 0 of 2,113 benign English T2I prompts and 27 of 28 short prompts in 12
+# other languages (docs/evaluation.md).
+OTHER_LANGUAGE_FLOOR = 0.9
 # Image stage, after a minors cue: a sexual (nudity) score at or above this blocks.
 MINORS_NUDITY_FLOOR = 0.15
 # ... and a suggestive signal (covered parts) at or above this is flagged for review.
@@ -139,6 +144,25 @@ def _minors_rule(
     )
 
 
+def _language_rule(policy: Policy, signals: dict[str, float], ok_results: Sequence[ClassifierResult]) -> Reason | None:
+    """The policy's action for a prompt in a language its classifiers do not read, or None."""
+    score = signals.get(Signal.OTHER_LANGUAGE, 0.0)
+    rule = policy.prompt.languages
+    if score < OTHER_LANGUAGE_FLOOR or rule.other == "allow":
+        return None
+    evidence = [e for r in ok_results for e in r.evidence if e.label == Signal.OTHER_LANGUAGE]
+    read_as = evidence[0].rule.removeprefix("lang:") if evidence and evidence[0].rule else "another language"
+    return Reason(
+        code="other_language",
+        action=Action(rule.other),
+        classifier="language",
+        rule=f"languages.other:{rule.other}",
+        score=score,
+        threshold=OTHER_LANGUAGE_FLOOR,
+        message=f"the prompt reads as {read_as!r}; the prompt classifiers cover {', '.join(rule.supported)} only",
+    )
+
+
 def evaluate(
     policy: Policy,
     stage: Stage,
@@ -170,6 +194,10 @@ def evaluate(
     derived_minors: Reason | None = None
     if stage is Stage.PROMPT:
         derived_minors = _minors_rule(scores, signals, ok_results, rules.get(Category.SEXUAL))
+        language = _language_rule(policy, signals, ok_results)
+        if language is not None:
+            actions.append(language.action)
+            reasons.append(language)
 
     for category in Category:
         score = scores.get(category)

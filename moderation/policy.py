@@ -14,7 +14,7 @@ import json
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
@@ -67,6 +67,21 @@ def _category_keys(value: Any) -> Any:
     return value
 
 
+class LanguageRule(_Strict):
+    """What to do with a prompt written in a language the prompt classifiers were not built for."""
+
+    supported: list[Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]] = Field(
+        default_factory=lambda: ["en"],
+        min_length=1,
+        description="ISO 639-1 codes of the languages the prompt classifiers cover (the shipped ones: en).",
+    )
+    other: Literal["allow", "flag", "block"] = Field(
+        default="flag",
+        description="Action for a prompt the language classifier reads as none of them (needs the language "
+        "classifier in prompt.classifiers); allow lets it through unread.",
+    )
+
+
 class PromptStage(_Strict):
     timeout_s: float = Field(
         default=5.0, gt=0, le=300, description="Per-classifier time limit per 64 prompts; over it fails closed."
@@ -74,6 +89,9 @@ class PromptStage(_Strict):
     classifiers: list[ClassifierSpec] = Field(default_factory=list, description="Prompt classifiers to run, in order.")
     categories: dict[Category, CategoryRule] = Field(
         default_factory=dict, description="Per-category thresholds; a category not listed is never acted on."
+    )
+    languages: LanguageRule = Field(
+        default_factory=LanguageRule, description="Prompts in languages the classifiers do not read."
     )
 
     _keys = field_validator("categories", mode="before")(_category_keys)

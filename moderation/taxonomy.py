@@ -36,6 +36,8 @@ class Signal(StrEnum):
     # The prompt's sexual score with its minor cues read as adults ("explicit photo of a 12 year
     # old" scored as "explicit photo of a person"): models score sexual low once a child is named.
     SEXUAL_IF_ADULT = "sexual-if-adult"
+    # The prompt is in none of the policy's supported languages (the classifiers read English).
+    OTHER_LANGUAGE = "other-language"
     SUGGESTIVE = "suggestive"  # covered or partial nudity in an image
     FACE = "face"  # a face is present in an image
 

@@ -80,7 +80,7 @@ class ClassifierResult(_Frozen):
 class Reason(_Frozen):
     """Why a category contributed to the decision; `code` is stable for clients."""
 
-    code: Literal["threshold", "hard_block", "minors_rule", "classifier_error"]
+    code: Literal["threshold", "hard_block", "minors_rule", "classifier_error", "other_language"]
     category: str | None = None
     action: Action
     classifier: str | None = None

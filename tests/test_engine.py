@@ -218,3 +218,33 @@ def test_no_policy_can_lift_the_adult_reading_bar_above_its_cap() -> None:
     )
     d = evaluate(lenient, Stage.PROMPT, [result(sexual=0.1, minors=0.95, **{"sexual-if-adult": 0.75})])
     assert d.action is Action.BLOCK and "sexual/minors" in d.categories
+
+
+def _language_policy(other: str) -> Policy:
+    return load_policy_text(
+        f'id: lang\nversion: "1"\nprompt:\n  classifiers: [{{name: minors}}]\n  languages: {{other: {other}}}\n'
+        "  categories:\n    sexual/minors: {block: 0.3}\nimage:\n  classifiers: []\n",
+        name="lang.yaml",
+    )
+
+
+def test_a_prompt_in_another_language_gets_the_policys_action() -> None:
+    """The classifiers read English: a French prompt is flagged or blocked as the policy says, with a reason."""
+    lang = ClassifierResult(
+        classifier="language",
+        scores={"other-language": 0.97},
+        evidence=(Evidence(label="other-language", score=0.97, rule="lang:fr"),),
+    )
+    flagged = evaluate(_language_policy("flag"), Stage.PROMPT, [lang])
+    assert flagged.action is Action.FLAG and flagged.categories == ()
+    (reason,) = flagged.reasons
+    assert reason.code == "other_language" and "'fr'" in reason.message and "en only" in reason.message
+    assert evaluate(_language_policy("block"), Stage.PROMPT, [lang]).action is Action.BLOCK
+    assert evaluate(_language_policy("allow"), Stage.PROMPT, [lang]).action is Action.ALLOW
+
+
+def test_a_prompt_below_the_language_floor_is_english_for_the_policy() -> None:
+    from moderation.engine import OTHER_LANGUAGE_FLOOR
+
+    lang = ClassifierResult(classifier="language", scores={"other-language": OTHER_LANGUAGE_FLOOR - 0.01})
+    assert evaluate(_language_policy("block"), Stage.PROMPT, [lang]).action is Action.ALLOW

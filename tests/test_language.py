@@ -1,0 +1,83 @@
+"""Language classifier: prompts in languages the prompt classifiers do not read are measured, not passed unread."""
+
+from __future__ import annotations
+
+import pytest
+
+from classifiers.base import ClassifierLoadError
+from classifiers.language import LanguageClassifier
+from classifiers.registry import build
+from moderation.engine import OTHER_LANGUAGE_FLOOR
+from moderation.normalise import normalise
+from moderation.policy import load_policy
+
+
+@pytest.fixture(scope="module")
+def language() -> LanguageClassifier:
+    clf = build("language", policy=load_policy("default"))
+    assert isinstance(clf, LanguageClassifier)
+    return clf
+
+
+def other(clf: LanguageClassifier, text: str) -> float:
+    return clf.classify([normalise(text)])[0].scores["other-language"]
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "une femme qui lit dans un café, aquarelle",
+        "ein alter Leuchtturm im Sturm, Ölgemälde",
+        "un perro corriendo en la playa al atardecer",
+        "un gatto che dorme sul divano",
+        "кошка сидит на подоконнике",
+        "窓辺に座っている猫、水彩画",
+    ],
+)
+def test_prompts_in_other_languages_reach_the_floor(language: LanguageClassifier, prompt: str) -> None:
+    result = language.classify([normalise(prompt)])[0]
+    assert result.scores["other-language"] >= OTHER_LANGUAGE_FLOOR
+    assert result.evidence and result.evidence[0].rule.startswith("lang:")
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "a portrait of a woman with freckles, soft window light, 85mm lens",
+        "Lego Arnold Schwarzenegger.",
+        "a bowl of pho with fresh basil, food photography",
+        "hyperrealistic cyberpunk samurai, trending on artstation, octane render, 8k",
+        "croissant and café au lait on a Parisian terrace",
+        "HEY WHAT IS UP WITH THE WEATHER TODAY",
+    ],
+)
+def test_english_prompts_stay_under_the_floor(language: LanguageClassifier, prompt: str) -> None:
+    """Tag lists, loanwords and shouting: English for this purpose."""
+    assert other(language, prompt) < OTHER_LANGUAGE_FLOOR
+
+
+def test_homoglyph_evasion_is_read_through_the_folded_form(language: LanguageClassifier) -> None:
+    """Cyrillic look-alike letters in an English prompt must not make it read as Russian."""
+    assert other(language, "pоrnоgrаphic phоtо, еxplicit") < OTHER_LANGUAGE_FLOOR
+
+
+@pytest.mark.parametrize("prompt", ["a hat", "an espresso machine", "chat noir", "Sonnenuntergang"])
+def test_prompts_under_three_words_of_three_letters_are_not_judged(language: LanguageClassifier, prompt: str) -> None:
+    """Language ID on two words is a guess (fastText reads "a hat" as German at 0.99)."""
+    assert other(language, prompt) == 0.0
+
+
+def test_a_supported_language_is_not_other() -> None:
+    both = LanguageClassifier(["en", "fr"])
+    assert other(both, "une femme qui lit dans un café, aquarelle") < OTHER_LANGUAGE_FLOOR
+    assert both.version.endswith("+en,fr")
+
+
+def test_an_unknown_language_code_is_a_load_error() -> None:
+    with pytest.raises(ClassifierLoadError, match="unknown language code"):
+        LanguageClassifier(["xq"])
+
+
+def test_options_are_refused_with_a_pointer_to_the_policy() -> None:
+    with pytest.raises(ClassifierLoadError, match=r"prompt\.languages\.supported"):
+        build("language", {"supported": ["en"]})
