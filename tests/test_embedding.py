@@ -311,7 +311,10 @@ def test_a_prompt_naming_a_minor_is_also_scored_read_as_about_adults(clf: Embedd
     into `sexual`, ordinary child scenes whose adult reading scores a little would meet the hard
     block's low floor."""
     explicit, scene, adult = clf.classify(
-        [normalise(t) for t in ("explicit photo of a 12 year old", "children in raincoats", "explicit photo of a woman")]
+        [
+            normalise(t)
+            for t in ("explicit photo of a 12 year old", "children in raincoats", "explicit photo of a woman")
+        ]
     )
     assert explicit.scores["sexual-if-adult"] >= 0.7 > explicit.scores["sexual"]
     assert scene.scores["sexual-if-adult"] < 0.3

@@ -182,7 +182,8 @@ def test_the_minors_rule_reads_sexual_topic_words_the_model_did_not_confirm(rule
 
 
 def test_the_adult_reading_blocks_a_prompt_the_model_scores_low_once_a_child_is_named(rules_policy: Policy) -> None:
-    """"explicit photo of a 12 year old": sexual 0.09 as written, 0.94 read as about an adult."""
+    """A prompt naming a child that the model scores low as written ("explicit photo of a 12 year old":
+    sexual 0.09) blocks when its adult reading scores sexual (0.94)."""
     d = evaluate(rules_policy, Stage.PROMPT, [result(sexual=0.09, minors=1.0, **{"sexual-if-adult": 0.94})])
     assert d.action is Action.BLOCK and d.category_scores["sexual/minors"] == 0.94
     reason = next(r for r in d.reasons if r.category == "sexual/minors")
@@ -197,7 +198,7 @@ def test_the_adult_reading_counts_only_from_the_policys_sexual_flag_threshold(ru
 
 
 def test_the_adult_reading_needs_a_real_minor_cue(rules_policy: Policy) -> None:
-    """"girl" alone (a 0.25 cue) is no minor: its adult reading does not make a hard block."""
+    """A weak cue ("girl" alone, 0.25) is no minor: its adult reading does not make a hard block."""
     d = evaluate(rules_policy, Stage.PROMPT, [result(sexual=0.0, minors=0.25, **{"sexual-if-adult": 0.95})])
     assert "sexual/minors" not in d.categories
 

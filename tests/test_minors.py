@@ -170,7 +170,9 @@ def test_adult_reading_puts_adults_in_place_of_minor_cues(reader: AdultReader, p
     assert reader(normalise(prompt))[0] == reading
 
 
-@pytest.mark.parametrize("prompt", ["a cat on a mat", "a girl reading in a cafe", "a 12 year old whisky", "a 30 year old"])
+@pytest.mark.parametrize(
+    "prompt", ["a cat on a mat", "a girl reading in a cafe", "a 12 year old whisky", "a 30 year old"]
+)
 def test_prompts_naming_no_minor_have_no_adult_reading(reader: AdultReader, prompt: str) -> None:
     """No cue, a weak one ("girl", 0.25, often an adult) or an age that is not a child's: nothing to re-read."""
     assert reader(normalise(prompt)) == []

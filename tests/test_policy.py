@@ -185,7 +185,7 @@ def test_load_from_text() -> None:
 
 
 def test_a_language_code_that_is_not_one_is_named_at_its_line(tmp_path: Path) -> None:
-    """"english" is not an ISO 639-1 code: the policy does not load, and says where."""
+    """A language name instead of an ISO 639-1 code ("english") does not load, and the error says where."""
     path = write(tmp_path, "id: x\nextends: default\nprompt:\n  languages:\n    supported: [english]\n")
     (problem,) = problems(path)
     assert problem.startswith(f"{path}:5:") and "prompt.languages.supported" in problem
@@ -196,8 +196,8 @@ def test_the_action_for_other_languages_is_allow_flag_or_block(tmp_path: Path) -
     assert "prompt.languages.other" in problems(path)[0]
 
 
-def test_a_child_policy_changes_the_language_action_and_keeps_the_supported_list(tmp_path: Path) -> None:
-    """Mappings merge key by key: strict's `languages: {other: block}` keeps `supported: [en]`."""
-    strict = load_policy("strict")
-    assert strict.prompt.languages.other == "block" and strict.prompt.languages.supported == ["en"]
-    assert load_policy("default").prompt.languages.other == "flag"
+def test_a_child_policy_changes_the_language_action_and_keeps_the_supported_list() -> None:
+    """Mappings merge key by key: permissive's `languages: {other: flag}` keeps `supported: [en]`."""
+    permissive = load_policy("permissive")
+    assert permissive.prompt.languages.other == "flag" and permissive.prompt.languages.supported == ["en"]
+    assert load_policy("default").prompt.languages.other == load_policy("strict").prompt.languages.other == "block"
