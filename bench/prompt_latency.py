@@ -3,7 +3,7 @@
     .venv/bin/python bench/prompt_latency.py [--repeats 200] [--threads 2]
 
 "Full stage" is what a request pays: normalise + every prompt classifier of the default policy
-(lexicon, names, minors, embedding) + the policy engine, via `Moderator.check_prompt(s)`. The
+(lexicon, names, minors, embedding, language) + the policy engine, via `Moderator.check_prompt(s)`. The
 embedding classifier runs on onnxruntime (exported once into the cache dir) or on torch. Figures
 are medians over real T2I prompts (PartiPrompts' test part); run on an otherwise idle machine.
 """
