@@ -8,7 +8,10 @@ miss paraphrase, and per-category calibration, fitted on validation data, that s
 into one probability a policy threshold can mean something for. Every form of a prompt (original, basic,
 folded), every token window of a long prompt and every clause group of a long prompt is scored; a
 category's score is the max over them (clause groups discounted for their number), so leetspeak,
-look-alike letters and a phrase buried in a long description still count.
+look-alike letters and a phrase buried in a long description still count. A prompt that names a
+minor is also scored read as about adults (`classifiers/minors.py: adult_readings`); that sexual
+score is reported apart, as the `sexual-if-adult` signal for the engine's minors rule, because
+merged into `sexual` it would let ordinary child scenes meet the hard block's low floor.
 """
 
 from __future__ import annotations

@@ -151,12 +151,13 @@ def _language_rule(policy: Policy, signals: dict[str, float], ok_results: Sequen
     rule = policy.prompt.languages
     if score < OTHER_LANGUAGE_FLOOR or rule.other == "allow":
         return None
-    evidence = [e for r in ok_results for e in r.evidence if e.label == Signal.OTHER_LANGUAGE]
+    source = max(ok_results, key=lambda r: r.scores.get(Signal.OTHER_LANGUAGE, 0.0))
+    evidence = [e for e in source.evidence if e.label == Signal.OTHER_LANGUAGE and e.rule]
     read_as = evidence[0].rule.removeprefix("lang:") if evidence and evidence[0].rule else "another language"
     return Reason(
         code="other_language",
         action=Action(rule.other),
-        classifier="language",
+        classifier=source.classifier,
         rule=f"languages.other:{rule.other}",
         score=score,
         threshold=OTHER_LANGUAGE_FLOOR,
