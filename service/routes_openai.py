@@ -183,8 +183,11 @@ async def check_image_bytes(
 def refusal(stage: Literal["input", "output"], decisions: Sequence[Decision]) -> APIError:
     """gpt-image's refusal: 400, code content_policy_violation, moderation_details {stage, categories}."""
     categories = list(dict.fromkeys(c for d in decisions for c in d.categories))
+    # A refusal that no category explains (the prompt's language) says why; a classifier error's
+    # text stays in the decision, out of the message.
+    language = list(dict.fromkeys(r.message for d in decisions for r in d.reasons if r.code == "other_language"))
     what = "prompt" if stage == "input" else "every generated image"
-    detail = f" ({', '.join(categories)})" if categories else ""
+    detail = f" ({', '.join(categories + language)})" if categories or language else ""
     return APIError(
         400,
         f"Your request was rejected by the content policy: the {what} was blocked{detail}.",

@@ -83,6 +83,18 @@ def test_images_generate_returns_decodable_images(client: openai.OpenAI) -> None
     assert response.model_extra["fluxwarden"]["tiny_random"] is True
 
 
+def test_a_prompt_in_another_language_is_refused_with_the_reason_in_the_message(client: openai.OpenAI) -> None:
+    """The default policy refuses prompts its English classifiers cannot read; no category explains
+    that, so the message names the language read and the languages covered."""
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.images.generate(prompt="un chat qui dort sur un canapé au soleil", size="64x64")
+    assert caught.value.code == "content_policy_violation"
+    assert "reads as 'fr'" in caught.value.message and "cover en only" in caught.value.message
+    assert caught.value.body["moderation_details"] == {"stage": "input", "categories": []}
+    (decision,) = caught.value.body["fluxwarden"]["decisions"]
+    assert [r["code"] for r in decision["reasons"]] == ["other_language"]
+
+
 def test_unsafe_prompt_raises_content_policy_violation(client: openai.OpenAI) -> None:
     """A refused prompt raises the SDK's BadRequestError with code content_policy_violation, stage input."""
     with pytest.raises(openai.BadRequestError) as caught:
