@@ -5,7 +5,7 @@ language reaches them as noise: "femme nue dans une scène pornographique" score
 would be allowed. This classifier measures that gap instead of letting it pass silently: it
 produces the `other-language` signal, the probability that the prompt is in none of the
 policy's supported languages, and the engine applies the policy's `prompt.languages.other`
-action (flag in the default policy, block in strict).
+action (block in the default and strict policies, flag in permissive).
 
 Two independent detectors must agree, each on both the original and the evasion-folded form:
 the signal is the lowest of the four readings. fastText's compressed lid.176 model (shipped

@@ -76,9 +76,9 @@ class LanguageRule(_Strict):
         description="ISO 639-1 codes of the languages the prompt classifiers cover (the shipped ones: en).",
     )
     other: Literal["allow", "flag", "block"] = Field(
-        default="flag",
+        default="block",
         description="Action for a prompt the language classifier reads as none of them (needs the language "
-        "classifier in prompt.classifiers); allow lets it through unread.",
+        "classifier in prompt.classifiers): block fails closed, flag lets it through for review, allow unread.",
     )
 
 
