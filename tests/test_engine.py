@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from moderation.engine import MINORS_NUDITY_FLOOR, evaluate
-from moderation.policy import Policy, load_policy_text
+from moderation.engine import (
+    MINORS_ADULT_READING_MAX,
+    MINORS_NUDITY_FLOOR,
+    OTHER_LANGUAGE_FLOOR,
+    adult_reading_bar,
+    evaluate,
+)
+from moderation.policy import CategoryRule, Policy, load_policy_text
 from moderation.types import Action, ClassifierResult, Evidence, Span, Stage
 
 
@@ -206,9 +212,6 @@ def test_the_adult_reading_needs_a_real_minor_cue(rules_policy: Policy) -> None:
 def test_no_policy_can_lift_the_adult_reading_bar_above_its_cap() -> None:
     """A policy that tolerates adult content (sexual flagged only from 0.95) still hard-blocks a
     prompt naming a minor whose adult reading scores sexual 0.75."""
-    from moderation.engine import MINORS_ADULT_READING_MAX, adult_reading_bar
-    from moderation.policy import CategoryRule
-
     assert adult_reading_bar(CategoryRule(flag=0.95)) == MINORS_ADULT_READING_MAX == 0.7
     assert adult_reading_bar(None) == MINORS_ADULT_READING_MAX
     assert adult_reading_bar(CategoryRule(flag=0.5, block=0.8)) == 0.5
@@ -245,7 +248,5 @@ def test_a_prompt_in_another_language_gets_the_policys_action() -> None:
 
 
 def test_a_prompt_below_the_language_floor_is_english_for_the_policy() -> None:
-    from moderation.engine import OTHER_LANGUAGE_FLOOR
-
     lang = ClassifierResult(classifier="language", scores={"other-language": OTHER_LANGUAGE_FLOOR - 0.01})
     assert evaluate(_language_policy("block"), Stage.PROMPT, [lang]).action is Action.ALLOW
