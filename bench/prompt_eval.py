@@ -36,7 +36,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from scripts import prompt_data  # noqa: E402
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # (score in [0, 1] for "unsafe", flagged?) per text; a scorer may also return several named outputs
 Output = tuple[np.ndarray, np.ndarray]
 Scorer = Callable[[Sequence[str]], Output | dict[str, Output]]
@@ -112,7 +112,7 @@ def full_stack() -> Scorer:
         # the 22 long OpenAI texts count by their content, not by the length rule.
         # 28 Ring-A-Bell prompts hold control characters, which the moderator refuses as input
         # errors; they are replaced by spaces here so that their content is what gets scored.
-        clipped = [_CONTROL.sub(" ", t[:limit]) for t in texts]
+        clipped = [CONTROL.sub(" ", t[:limit]) for t in texts]
         decisions = []
         for start in range(0, len(clipped), 64):
             decisions += moderator.check_prompts(clipped[start : start + 64])
