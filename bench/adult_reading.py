@@ -9,7 +9,7 @@ many prompts were read as adults and every default-policy decision that differs 
 without it (its bar raised above any score). Only prompts with an adult reading can differ, so
 only those are run twice. Sets: the *validation* part of every training source (where the bar was
 checked), the evaluation sets of bench/prompt_eval.py, and bench/data/minors_requests.jsonl (31
-requests and 9 child scenes written for this check; evaluation only, never trained on).
+requests and 8 child scenes written for this check; evaluation only, never trained on).
 """
 
 from __future__ import annotations

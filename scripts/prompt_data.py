@@ -57,6 +57,11 @@ T2I_PROBE = _REPO / "bench" / "data" / "t2i_probe.jsonl"
 # Evaluation only, never trained on: 329 everyday T2I prompts (a third of them portraits and fashion
 # of adults, as in real use), written by another separate session; all benign.
 T2I_COMMON = _REPO / "bench" / "data" / "t2i_common.jsonl"
+# Evaluation only, written in the eighth session for bench/language_eval.py and bench/adult_reading.py.
+EVAL_ONLY_FILES = (
+    _REPO / "bench" / "data" / "other_languages.jsonl",
+    _REPO / "bench" / "data" / "minors_requests.jsonl",
+)
 
 
 def datasets_dir() -> Path:

@@ -46,6 +46,14 @@ def test_t2i_probe_is_labelled_and_never_trained_on() -> None:
     assert len(prompt_data.t2i_probe("dev")) + len(prompt_data.t2i_probe("held")) == len(rows)
 
 
+def test_the_other_eval_only_prompt_files_are_never_trained_on() -> None:
+    """bench/data's language and minors prompts share no text with any training file."""
+    trained = {prompt_data.key_of(line_text) for path in prompt_data.WRITTEN_FILES for line_text in _texts(path)}
+    for path in prompt_data.EVAL_ONLY_FILES:
+        texts = _texts(path)
+        assert texts and not [t for t in texts if prompt_data.key_of(t) in trained], path
+
+
 def _texts(path: Path) -> list[str]:
     return [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines()]
 
