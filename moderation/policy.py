@@ -203,6 +203,23 @@ class Policy(_Strict):
                     )
         return self
 
+    @model_validator(mode="after")
+    def _language_rule_has_its_classifier(self) -> Policy:
+        # A policy that states a language rule (or inherits one) but runs no language classifier
+        # would let every other-language prompt through unread while saying it blocks them.
+        stage = self.prompt
+        if (
+            "languages" in stage.model_fields_set
+            and stage.languages.other != "allow"
+            and not any(spec.name == "language" for spec in stage.classifiers)
+        ):
+            raise LocatedError(
+                ("prompt", "languages", "other"),
+                f"languages.other is {stage.languages.other!r} but prompt.classifiers has no 'language' "
+                "classifier to read the prompt's language; add {name: language} or set other: allow",
+            )
+        return self
+
     # --- derived -------------------------------------------------------------------------
     @property
     def source(self) -> str:

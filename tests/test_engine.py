@@ -226,7 +226,7 @@ def test_no_policy_can_lift_the_adult_reading_bar_above_its_cap() -> None:
 
 def _language_policy(other: str) -> Policy:
     return load_policy_text(
-        f'id: lang\nversion: "1"\nprompt:\n  classifiers: [{{name: minors}}]\n  languages: {{other: {other}}}\n'
+        f'id: lang\nversion: "1"\nprompt:\n  classifiers: [{{name: minors}}, {{name: language}}]\n  languages: {{other: {other}}}\n'
         "  categories:\n    sexual/minors: {block: 0.3}\nimage:\n  classifiers: []\n",
         name="lang.yaml",
     )

@@ -30,6 +30,7 @@ id: drop-second
 extends: default
 prompt:
   classifiers: [{{name: lexicon}}, {{name: names}}, {{name: minors}}]
+  languages: {{other: allow}}  # rules-only prompt stage, no language classifier (tests/test_language.py)
 image:
   classifiers: [{{name: {SecondImageStandIn.name}, options: {{score: 0.95}}}}]
   blocked_output: drop

@@ -70,6 +70,7 @@ extends: default
 {extra}
 prompt:
   classifiers: [{{name: lexicon}}, {{name: names}}, {{name: minors}}]
+  languages: {{other: allow}}  # rules-only prompt stage, no language classifier (tests/test_language.py)
 image:
   classifiers: [{{name: second_image_standin, options: {{score: {score}, fail: {str(fail).lower()}}}}}]
   blocked_output: {blocked_output}

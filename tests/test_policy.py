@@ -201,3 +201,17 @@ def test_a_child_policy_changes_the_language_action_and_keeps_the_supported_list
     permissive = load_policy("permissive")
     assert permissive.prompt.languages.other == "flag" and permissive.prompt.languages.supported == ["en"]
     assert load_policy("default").prompt.languages.other == load_policy("strict").prompt.languages.other == "block"
+
+
+def test_a_language_rule_without_the_language_classifier_does_not_load(tmp_path: Path) -> None:
+    """A child that replaces the classifier list and drops `language` would say it blocks other
+    languages while letting them through unread: a load error naming the field."""
+    path = write(tmp_path, "id: x\nextends: default\nprompt:\n  classifiers: [{name: lexicon}, {name: embedding}]\n")
+    (problem,) = problems(path)
+    assert "prompt.languages.other" in problem and "no 'language' classifier" in problem
+    allowed = write(
+        tmp_path,
+        "id: y\nextends: default\nprompt:\n  classifiers: [{name: lexicon}]\n  languages: {other: allow}\n",
+        name="y.yaml",
+    )
+    assert load_policy(allowed).prompt.languages.other == "allow"
