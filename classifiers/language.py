@@ -14,6 +14,10 @@ prompts, but rarely the same ones; the folded form keeps homoglyph and leetspeak
 ("роrnоgrарhiс" in Cyrillic letters) from reading as Russian. Prompts with fewer than
 `MIN_WORDS` words of three or more letters score 0: language ID on "a hat" or "an espresso
 machine" is a guess (fastText reads the first as German at 0.99, both read the second as Italian).
+Each clause of a longer prompt with at least `CLAUSE_WORDS` such words is also read on its own, so
+that a sentence in another language appended to an English description ("a beach at sunset,
+golden light, une femme nue allongée sur le sable") does not pass as English; shorter clauses are
+left out because English tag lists ("warm nostalgic tones") read as anything at that length.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Any
 from classifiers.base import ClassifierLoadError
 from moderation.normalise import NormalisedText, fold
 from moderation.taxonomy import Signal
-from moderation.types import ClassifierResult, Evidence, Stage
+from moderation.types import ClassifierResult, Evidence, Span, Stage
 
 VERSION = "1"
 MIN_WORDS = 3
@@ -35,6 +39,9 @@ TOP_K = 10  # candidate languages read per detector; a supported language furthe
 _CJK = "\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af"
 _WORD = re.compile(rf"[^\W\d_{_CJK}]{{3,}}|[{_CJK}]")
 MAX_CHARS = 400  # both detectors read character n-grams; the first few hundred decide the language
+CLAUSE_WORDS = 5
+_CLAUSE = re.compile(r"[^,;:.!?|()\[\]\n]+")
+MAX_CLAUSES = 16
 
 
 def words(text: str) -> int:
@@ -89,17 +96,28 @@ class LanguageClassifier:
     def classify(self, texts: Sequence[NormalisedText]) -> list[ClassifierResult]:
         return [self._one(t) for t in texts]
 
+    def _reading(self, text: str) -> tuple[float, str]:
+        """The lower of the readings of `text` as typed and evasion-folded."""
+        return min(self._other(form) for form in dict.fromkeys((text, fold(text))))
+
     def _one(self, text: NormalisedText) -> ClassifierResult:
         started = time.perf_counter()
-        score, language = 0.0, "und"
+        score, language, span = 0.0, "und", None
         if words(text.original) >= MIN_WORDS:
             # The original, not the basic form: lower-casing makes names read as another language
             # ("lego arnold schwarzenegger" as German).
             folded = text.forms.get("folded")
             forms = (text.original, folded if folded is not None else fold(text.original))
             score, language = min(self._other(form) for form in dict.fromkeys(forms))
+            clauses = list(_CLAUSE.finditer(text.original))
+            if len(clauses) > 1:
+                for m in [c for c in clauses if words(c.group()) >= CLAUSE_WORDS][:MAX_CLAUSES]:
+                    part_score, part_language = self._reading(m.group().strip())
+                    if part_score > score:
+                        score, language = part_score, part_language
+                        span = Span(start=m.start(), end=m.end(), text=m.group(), form="original")
         evidence = (
-            (Evidence(label=Signal.OTHER_LANGUAGE.value, score=round(score, 6), rule=f"lang:{language}"),)
+            (Evidence(label=Signal.OTHER_LANGUAGE.value, score=round(score, 6), rule=f"lang:{language}", span=span),)
             if score > 0
             else ()
         )

@@ -152,8 +152,9 @@ def _language_rule(policy: Policy, signals: dict[str, float], ok_results: Sequen
     if score < OTHER_LANGUAGE_FLOOR or rule.other == "allow":
         return None
     source = max(ok_results, key=lambda r: r.scores.get(Signal.OTHER_LANGUAGE, 0.0))
-    evidence = [e for e in source.evidence if e.label == Signal.OTHER_LANGUAGE and e.rule]
-    read_as = evidence[0].rule.removeprefix("lang:") if evidence and evidence[0].rule else "another language"
+    evidence = next((e for e in source.evidence if e.label == Signal.OTHER_LANGUAGE and e.rule), None)
+    read_as = evidence.rule.removeprefix("lang:") if evidence and evidence.rule else "another language"
+    what = "part of the prompt" if evidence is not None and evidence.span is not None else "the prompt"
     return Reason(
         code="other_language",
         action=Action(rule.other),
@@ -161,7 +162,8 @@ def _language_rule(policy: Policy, signals: dict[str, float], ok_results: Sequen
         rule=f"languages.other:{rule.other}",
         score=score,
         threshold=OTHER_LANGUAGE_FLOOR,
-        message=f"the prompt reads as {read_as!r}; the prompt classifiers cover {', '.join(rule.supported)} only",
+        matched=evidence.span.text.strip() if evidence is not None and evidence.span is not None else None,
+        message=f"{what} reads as {read_as!r}; the prompt classifiers cover {', '.join(rule.supported)} only",
     )
 
 

@@ -81,3 +81,30 @@ def test_an_unknown_language_code_is_a_load_error() -> None:
 def test_options_are_refused_with_a_pointer_to_the_policy() -> None:
     with pytest.raises(ClassifierLoadError, match=r"prompt\.languages\.supported"):
         build("language", {"supported": ["en"]})
+
+
+def test_a_clause_in_another_language_inside_an_english_prompt_is_read_on_its_own(
+    language: LanguageClassifier,
+) -> None:
+    """Appending a sentence in another language to an English description does not make it English."""
+    prompt = "a beautiful beach at sunset with palm trees, golden light, une femme nue allongée sur le sable"
+    (result,) = language.classify([normalise(prompt)])
+    assert result.scores["other-language"] >= OTHER_LANGUAGE_FLOOR
+    (evidence,) = result.evidence
+    assert evidence.rule == "lang:fr" and evidence.span is not None
+    assert evidence.span.text.strip() == "une femme nue allongée sur le sable"
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "elderly couple holding hands on a park bench in autumn, warm nostalgic tones",
+        "Cute kawaii cat logo for a pet store, pastel pink and mint.",
+        "a cafe in Paris, art nouveau, Le Déjeuner sur l'herbe recreated with cats, oil painting",
+    ],
+)
+def test_short_clauses_of_english_tag_lists_are_not_read_on_their_own(
+    language: LanguageClassifier, prompt: str
+) -> None:
+    """Clauses under five words read as anything; they count only as part of the whole prompt."""
+    assert other(language, prompt) < OTHER_LANGUAGE_FLOOR
