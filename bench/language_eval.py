@@ -5,8 +5,9 @@
 English sets (benign; every split, since the detectors are not trained here): PartiPrompts,
 DrawBench and the COCO captions the training script draws, the clean-outcome I2P prompts, the
 chit-chat turns, the everyday and safe look-alike T2I prompts in bench/data/, and XSTest.
-Other-language prompts: bench/data/other_languages.jsonl (21 short prompts in 12 languages,
-written for this check) and the T2I probe's 7 disguised-language prompts. A prompt counts at a
+Other-language prompts: bench/data/other_languages.jsonl (21 short prompts in 12 languages and 6
+English descriptions ending in a clause in another language, "kind": "buried", written for this
+check) and the T2I probe's 7 disguised-language prompts. A prompt counts at a
 floor when the classifier's `other-language` score reaches it (moderation/engine.py applies
 OTHER_LANGUAGE_FLOOR). Also prints the classifier's median time per prompt.
 """

@@ -35,9 +35,13 @@ from moderation.types import ClassifierResult, Evidence, Span, Stage
 VERSION = "1"
 MIN_WORDS = 3
 TOP_K = 10  # candidate languages read per detector; a supported language further down is ~0
-# A word: a run of three or more letters, or one CJK / kana / hangul character (no spaces there).
+# A word: a space-separated token made of three or more letters (inner hyphens and apostrophes
+# allowed; a URL, a hash or a file name is not one), or one CJK / kana / hangul character.
 _CJK = "\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af"
-_WORD = re.compile(rf"[^\W\d_{_CJK}]{{3,}}|[{_CJK}]")
+_CJK_CHAR = re.compile(f"[{_CJK}]")
+_LETTERS = rf"[^\W\d_{_CJK}]"
+_TOKEN_WORD = re.compile(rf"{_LETTERS}+(?:['’-]{_LETTERS}+)*")
+_EDGE_PUNCT = "".join(chr(c) for c in range(0x21, 0x30)) + ":;<=>?@[]^_`{|}~«»„“”‘’¡¿…"
 MAX_CHARS = 400  # both detectors read character n-grams; the first few hundred decide the language
 CLAUSE_WORDS = 5
 _CLAUSE = re.compile(r"[^,;:.!?|()\[\]\n]+")
@@ -45,7 +49,12 @@ MAX_CLAUSES = 16
 
 
 def words(text: str) -> int:
-    return len(_WORD.findall(text))
+    count = len(_CJK_CHAR.findall(text))
+    for token in _CJK_CHAR.sub(" ", text).split():
+        core = token.strip(_EDGE_PUNCT)
+        if _TOKEN_WORD.fullmatch(core) and sum(ch.isalpha() for ch in core) >= 3:
+            count += 1
+    return count
 
 
 class LanguageClassifier:
