@@ -27,8 +27,8 @@ MINORS_ADULT_READING_MAX = 0.7
 # A prompt whose other-language signal reaches this gets the policy's `prompt.languages.other`
 # action. Both detectors must read it as unsupported on both forms (classifiers/language.py). At
 # this floor they mark 1 of 10,683 benign English T2I prompts (a garbled COCO caption), 0 of the
-# 590 everyday and look-alike T2I prompts, and 27 of 28 short prompts in 12 other languages; at
-# 0.8 and 0.85 they also mark short English prompts ("black hi-top sneakers") (docs/evaluation.md).
+# 590 everyday and look-alike T2I prompts, and 32 of 34 other-language prompts; at 0.8 and 0.85
+# they also mark short English prompts ("black hi-top sneakers") (bench/language_eval.py).
 OTHER_LANGUAGE_FLOOR = 0.9
 # Image stage, after a minors cue: a sexual (nudity) score at or above this blocks.
 MINORS_NUDITY_FLOOR = 0.15
