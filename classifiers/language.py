@@ -93,21 +93,28 @@ class LanguageClassifier:
         supported = policy.prompt.languages.supported if policy is not None else ("en",)
         return cls(supported)
 
-    def _other(self, text: str) -> tuple[float, str]:
-        """P(no supported language) as each detector reads `text`: the lower, and fastText's top language."""
+    def _other(self, text: str, above: float = -1.0) -> tuple[float, str]:
+        """P(no supported language) as each detector reads `text`: the lower, and fastText's top
+        language. Stops after fastText when its reading is no more than `above` (the lower of the
+        two cannot then exceed it): a clause only matters if it reads higher than the whole text."""
         text = text.replace("\n", " ")[:MAX_CHARS]
         fast = self._fasttext.detect(text, model="lite", k=TOP_K)
+        language = fast[0]["lang"] if fast else "und"
+        p_fast = max(0.0, 1.0 - sum(r["score"] for r in fast if r["lang"] in self.supported))
+        if p_fast <= above:
+            return p_fast, language
         ranked = self._langid.rank(text)[:TOP_K]
-        p_fast = 1.0 - sum(r["score"] for r in fast if r["lang"] in self.supported)
-        p_langid = 1.0 - sum(p for lang, p in ranked if lang in self.supported)
-        return max(0.0, min(p_fast, p_langid)), (fast[0]["lang"] if fast else "und")
+        p_langid = max(0.0, 1.0 - sum(p for lang, p in ranked if lang in self.supported))
+        return min(p_fast, p_langid), language
 
     def classify(self, texts: Sequence[NormalisedText]) -> list[ClassifierResult]:
         return [self._one(t) for t in texts]
 
-    def _reading(self, text: str) -> tuple[float, str]:
-        """The lower of the readings of `text` as typed and evasion-folded."""
-        return min(self._other(form) for form in dict.fromkeys((text, fold(text))))
+    def _reading(self, text: str, above: float) -> tuple[float, str]:
+        """The lower of the readings of `text` as typed and evasion-folded (exact only above `above`)."""
+        best = self._other(text, above)
+        folded = fold(text)
+        return best if best[0] <= above or folded == text else min(best, self._other(folded, above))
 
     def _one(self, text: NormalisedText) -> ClassifierResult:
         started = time.perf_counter()
@@ -121,7 +128,7 @@ class LanguageClassifier:
             clauses = list(_CLAUSE.finditer(text.original))
             if len(clauses) > 1:
                 for m in [c for c in clauses if words(c.group()) >= CLAUSE_WORDS][:MAX_CLAUSES]:
-                    part_score, part_language = self._reading(m.group().strip())
+                    part_score, part_language = self._reading(m.group().strip(), above=score)
                     if part_score > score:
                         score, language = part_score, part_language
                         span = Span(start=m.start(), end=m.end(), text=m.group(), form="original")
