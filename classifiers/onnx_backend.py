@@ -85,12 +85,23 @@ class OnnxModel:
         return self._session.run(None, dict(zip(self._input_names, inputs, strict=True)))[0]
 
 
+# pybind11 sets up OpenVINO's numpy bridge on first use, and two threads doing that at once can
+# deadlock (one holds the static-init guard and waits for the GIL, the other the reverse). Seen
+# in CI: NudeNet's and open-NSFW's first concurrent `infer` hung in `tensor.data` for good; a
+# first-use race hung 1 of 25 fresh processes, and 0 of 70 with the bridge set up first.
+_NUMPY_BRIDGE = threading.Lock()
+
+
 @functools.cache
 def _openvino_core() -> Any | None:
+    """OpenVINO's Core, with its numpy bridge set up once, here, before any model runs."""
     try:
+        import numpy as np
         import openvino as ov
     except ImportError:
         return None
+    with _NUMPY_BRIDGE:
+        ov.Tensor(np.zeros(1, dtype=np.float32)).data  # noqa: B018 - the first use is the point
     return ov.Core()
 
 
