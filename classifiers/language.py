@@ -110,10 +110,10 @@ class LanguageClassifier:
     def classify(self, texts: Sequence[NormalisedText]) -> list[ClassifierResult]:
         return [self._one(t) for t in texts]
 
-    def _reading(self, text: str, above: float) -> tuple[float, str]:
+    def _reading(self, text: str, above: float = -1.0, folded: str | None = None) -> tuple[float, str]:
         """The lower of the readings of `text` as typed and evasion-folded (exact only above `above`)."""
         best = self._other(text, above)
-        folded = fold(text)
+        folded = folded if folded is not None else fold(text)
         return best if best[0] <= above or folded == text else min(best, self._other(folded, above))
 
     def _one(self, text: NormalisedText) -> ClassifierResult:
@@ -122,9 +122,7 @@ class LanguageClassifier:
         if words(text.original) >= MIN_WORDS:
             # The original, not the basic form: lower-casing makes names read as another language
             # ("lego arnold schwarzenegger" as German).
-            folded = text.forms.get("folded")
-            forms = (text.original, folded if folded is not None else fold(text.original))
-            score, language = min(self._other(form) for form in dict.fromkeys(forms))
+            score, language = self._reading(text.original, folded=text.forms.get("folded"))
             clauses = list(_CLAUSE.finditer(text.original))
             if len(clauses) > 1:
                 for m in [c for c in clauses if words(c.group()) >= CLAUSE_WORDS][:MAX_CLAUSES]:

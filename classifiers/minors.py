@@ -162,19 +162,20 @@ def adult_readings(
             m for m in minors.find("folded", form_text) if not (allowed and AllowFilter.covers(allowed, m.start, m.end))
         ]
 
-    def term_spans(form_text: str) -> list[tuple[int, int]]:
-        return [(m.start, m.end) for m in term_matches(form_text)]
+    def spans(matches: list[Match]) -> list[tuple[int, int]]:
+        return [(m.start, m.end) for m in matches]
 
     ages = [(c.start, c.end) for c in age_cues(base)]
     folded_text = text.forms.get("folded")
     folded_text = folded_text if folded_text is not None else fold(text.original)
-    if not ages and all(m.term.weight < min_weight for m in term_matches(folded_text) + term_matches(base)):
+    base_terms = term_matches(base)
+    if not ages and all(m.term.weight < min_weight for m in term_matches(folded_text) + base_terms):
         return []
-    plain = _replace_spans(base, ages + term_spans(base))
+    plain = _replace_spans(base, ages + spans(base_terms))
     # Ages first, on the basic form (folding turns "12yo" into "izyo"), then term cues on the
     # folded result, so "a 12yo sch00lgirl" reads "a woman".
     refolded = fold(_replace_spans(base, ages))
-    deep = _replace_spans(refolded, term_spans(refolded))
+    deep = _replace_spans(refolded, spans(term_matches(refolded)))
     unchanged = (base, text.forms.get("folded"), text.original)
     return [r for r in dict.fromkeys((deep, plain)) if r not in unchanged]
 
