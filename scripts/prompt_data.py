@@ -16,6 +16,7 @@ import gzip
 import hashlib
 import json
 import os
+import random
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -313,6 +314,115 @@ def _written(general_genres: bool = False) -> Iterator[Row]:
                 yield Row(r["text"], source, _labels(cats) if cats else _labels([], ALL_ZERO))
 
 
+STYLE_TAGS = _REPO / "scripts" / "data" / "style_tags.json"
+TAGGED_BENIGN = 6000  # benign subjects drawn for tagging (of ~11k); every short unsafe T2I subject is tagged
+TAGGED_MAX_WORDS = 30
+TAGGED_UNSAFE_FROM = ("written", "written_t2i", "rece", "adversarial_nibbler")
+TAGGED_BENIGN_FROM = ("partiprompts", "drawbench", "coco", "written", "written_t2i")
+# Derived rows take their subject's split, so no test subject reaches training in tagged form.
+DERIVED_SOURCES = ("tagged_benign", "tagged_unsafe")
+
+
+def style_suffix(rng: random.Random, tags: dict[str, list[str]]) -> list[str]:
+    """Tags as real prompts carry them: frequent flavours most often, artists, a site, a medium."""
+    flavours = tags["flavours"]
+    parts = [flavours[int(len(flavours) * rng.random() ** 3)] for _ in range(rng.randint(1, 7))]
+    if rng.random() < 0.15:
+        parts.append(rng.choice(tags["movements"]))
+    if rng.random() < 0.35:
+        site = rng.choice(tags["sites"])
+        parts.append(rng.choice((f"trending on {site}", f"featured on {site}", site)))
+    rng.shuffle(parts)
+    if rng.random() < 0.5:
+        names = [rng.choice(tags["artists"]) for _ in range(rng.randint(1, 3))]
+        names = [n.lower() if rng.random() < 0.5 else n for n in names]
+        parts.append("by " + rng.choice((" and ", ", ")).join(names))
+    return parts
+
+
+def tag_prompt(subject: str, rng: random.Random, tags: dict[str, list[str]]) -> str:
+    subject = subject.strip().rstrip(".")
+    if rng.random() < 0.5:
+        subject = subject[:1].lower() + subject[1:]
+    parts = style_suffix(rng, tags)
+    form = rng.random()
+    if form < 0.2:
+        return f"{rng.choice(tags['mediums'])} of {subject}, " + ", ".join(parts)
+    if form < 0.3:
+        return ", ".join([*parts[:2], subject, *parts[2:]])
+    return ", ".join([subject, *parts])
+
+
+# Real prompts are mostly portraits and characters, while the benign captions are mostly scenes and
+# objects: benign people subjects, written by this grammar, carry the tags too. Adults only, clothed,
+# no pose or body words (the head should learn that a tagged portrait is not sexual by itself).
+PERSON_FRAMES = (
+    "portrait of", "a photo of", "studio photo of", "close-up portrait of", "full body portrait of",
+    "character art of", "an oil painting of", "headshot of", "candid photo of", "a sketch of",
+    "concept art of", "a statue of", "",
+)  # fmt: skip
+PERSON_ADJECTIVES = (
+    "beautiful", "handsome", "elderly", "middle-aged", "smiling", "serious", "tired", "confident",
+    "freckled", "bearded", "pensive", "cheerful", "stern", "gentle", "tall", "", "", "",
+)  # fmt: skip
+PERSON_ORIGINS = (
+    "japanese", "nigerian", "brazilian", "norwegian", "indian", "mexican", "korean", "irish", "ethiopian",
+    "french", "peruvian", "mongolian", "egyptian", "scottish", "vietnamese", "", "", "",
+)  # fmt: skip
+PERSON_NOUNS = (
+    "woman", "man", "old woman", "old man", "female astronaut", "male astronaut", "elf", "wizard", "sorceress",
+    "nurse", "chef", "firefighter", "farmer", "ballerina", "fashion model", "businesswoman", "scientist",
+    "pilot", "queen", "king", "viking", "pirate captain", "cyborg", "android", "librarian", "fisherman",
+    "violinist", "gardener", "professor", "blacksmith", "monk", "shepherd", "dancer", "photographer",
+)  # fmt: skip
+PERSON_DETAILS = (
+    "with long red hair", "with short grey hair", "with braided hair", "with curly black hair", "with glasses",
+    "wearing a wool sweater", "wearing a business suit", "wearing a red dress", "wearing a leather jacket",
+    "wearing a kimono", "wearing a trench coat", "wearing a lab coat", "in ornate armor", "wearing a summer dress",
+    "wearing a hoodie", "wearing a sari", "in a tuxedo", "in a yellow raincoat", "in a wedding dress",
+    "holding a lantern", "holding a cup of coffee", "holding a book", "reading a map", "looking at the camera",
+    "in a sunflower field", "in a busy market", "on a rainy street", "in a library", "by the sea",
+    "in a snowy forest", "in a neon-lit city", "in a cozy kitchen", "at golden hour", "on a mountain top",
+)  # fmt: skip
+TAGGED_PEOPLE = 2000
+
+
+def person_subject(rng: random.Random) -> str:
+    words = [rng.choice(PERSON_ADJECTIVES), rng.choice(PERSON_ORIGINS), rng.choice(PERSON_NOUNS)]
+    person = " ".join(w for w in words if w)
+    person = ("an " if person[0] in "aeio" else "a ") + person
+    details = rng.sample(PERSON_DETAILS, rng.randint(0, 2))
+    frame = rng.choice(PERSON_FRAMES)
+    return " ".join(part for part in (frame, person, *details) if part)
+
+
+def _tagged() -> Iterator[Row]:
+    """Benign and unsafe T2I subjects with the same style tags, so tags stop reading as unsafe.
+
+    The unsafe T2I sets are tag-style and the benign ones plain sentences; without this the head
+    refused half of the real prompts whose images came out clean (docs/evaluation.md, ninth session).
+    """
+    tags = json.loads(STYLE_TAGS.read_text(encoding="utf-8"))
+    rng = random.Random(SEED)
+    sources = [*T2I_SOURCES, functools.partial(_written, False)]
+    benign: dict[str, Row] = {}
+    unsafe: dict[str, Row] = {}
+    for loader in sources:
+        for row in loader():
+            if len(row.text.split()) > TAGGED_MAX_WORDS:
+                continue
+            if row.unsafe and row.source in TAGGED_UNSAFE_FROM:
+                unsafe.setdefault(key_of(row.text), row)
+            elif not row.unsafe and row.source in TAGGED_BENIGN_FROM and row.labels:
+                benign.setdefault(key_of(row.text), row)
+    picked = sorted(benign.values(), key=lambda r: split_of("tag" + r.text))[:TAGGED_BENIGN]
+    people = {person_subject(rng) for _ in range(TAGGED_PEOPLE)}
+    picked += [Row(text, "person_subject", _labels([], ALL_ZERO)) for text in sorted(people)]
+    for source, group in (("tagged_benign", picked), ("tagged_unsafe", sorted(unsafe.values(), key=lambda r: r.text))):
+        for row in group:
+            yield Row(tag_prompt(row.text, rng, tags), source, dict(row.labels), split_of(row.text))
+
+
 T2I_SOURCES = (_i2p, _nibbler, _rece, _ringabell, _benign)
 CHAT_SOURCES = (_chat,)
 
@@ -325,6 +435,7 @@ def load_training_rows(
     davidson_offensive: str = "harassment",
     written_general: bool = False,
     i2p_clean: bool = False,
+    tagged: bool = False,
 ) -> list[Row]:
     """All trainable rows, de-duplicated within each source, each tagged with its split."""
     loaders = (
@@ -333,6 +444,7 @@ def load_training_rows(
         + ([functools.partial(_general, davidson_offensive)] if general else [])
         + ([functools.partial(_written, written_general)] if written else [])
         + (list(CHAT_SOURCES) if chat else [])
+        + ([_tagged] if tagged else [])
     )
     merged: dict[tuple[str, str], Row] = {}
     for loader in loaders:
@@ -346,7 +458,8 @@ def load_training_rows(
                 for cat, val in row.labels.items():
                     old[cat] = max(old.get(cat, 0), val)
                 continue
-            merged[key] = Row(text, row.source, dict(row.labels), split_of(text))
+            split = row.split if row.source in DERIVED_SOURCES else split_of(text)
+            merged[key] = Row(text, row.source, dict(row.labels), split)
     return list(merged.values())
 
 

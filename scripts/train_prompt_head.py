@@ -519,6 +519,12 @@ def parse_args() -> argparse.Namespace:
         help="add I2P prompts whose images came out clean as negatives (measured, not in the shipped head); "
         "pass it again with --rethreshold for such a head",
     )
+    ap.add_argument(
+        "--tagged",
+        action="store_true",
+        help="add T2I subjects rewritten with real prompts' style tags (scripts/data/style_tags.json); "
+        "pass it again with --rethreshold for such a head",
+    )
     ap.add_argument("--no-chat", action="store_true", help="leave out the chit-chat negatives (chitchat-dataset)")
     ap.add_argument("--no-word-model", action="store_true", help="do not stack the word toxicity model's logit")
     ap.add_argument(
@@ -564,6 +570,7 @@ def main() -> None:
         davidson_offensive=args.davidson_offensive,
         written_general=args.written_general,
         i2p_clean=args.i2p_clean,
+        tagged=args.tagged,
     )
     parts = {s: [r for r in rows if r.split == s] for s in ("train", "val", "test")}
     all_val = parts["val"]  # thresholds use every validation row, not the capped subset
@@ -752,6 +759,7 @@ def build_meta(args: argparse.Namespace, encoder: MiniLMEncoder, parts: dict[str
         "davidson_offensive": args.davidson_offensive,
         "written_general": args.written_general,
         "i2p_clean": args.i2p_clean,
+        "tagged": args.tagged,
         "ensemble": args.ensemble if hidden else 1,
     }
 
