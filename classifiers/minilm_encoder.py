@@ -40,7 +40,8 @@ def model_dir() -> Path:
 
 
 def cache_dir() -> Path:
-    """Where exported ONNX graphs live: $FLUXWARDEN_CACHE_DIR or ~/.cache/fluxwarden."""
+    """Where files derived from packaged models live (ONNX exports, the plain language-ID model):
+    $FLUXWARDEN_CACHE_DIR or ~/.cache/fluxwarden."""
     configured = os.environ.get("FLUXWARDEN_CACHE_DIR")
     return Path(configured) if configured else Path.home() / ".cache" / "fluxwarden"
 
