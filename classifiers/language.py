@@ -63,14 +63,23 @@ _ARRAY_CODES = {2: "H", 4: "I", 8: "L"}
 log = structlog.get_logger(__name__)
 
 
+def plain_model_path(source: Path, directory: Path) -> Path:
+    """Where the plain copy of the model file `source` lives: named by its hash, so a new py3langid
+    model gets a new copy and `fluxwarden cache prune` can tell the old one is stale."""
+    return directory / f"py3langid-{hashlib.sha256(source.read_bytes()).hexdigest()[:16]}.npz"
+
+
+def installed_model_file(langid: Any) -> Path:
+    return Path(langid.MODEL_DIR) / langid.MODEL_FILE
+
+
 def _plain_model(source: Path, directory: Path) -> Path:
     """An uncompressed copy of py3langid's xz model in the cache directory, keyed by its hash.
 
     Decompressing the shipped model took 0.36 s of the classifier's 0.55 s load at every start;
     the plain copy (68 MB) loads in about 0.05 s. Written atomically, so concurrent starts are safe.
     """
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
-    target = directory / f"py3langid-{digest}.npz"
+    target = plain_model_path(source, directory)
     if target.is_file():
         return target
     directory.mkdir(parents=True, exist_ok=True)
@@ -94,7 +103,7 @@ def _as_array(values: np.ndarray) -> array:
 def load_langid(langid: Any, directory: Path | None = None) -> Any:
     """py3langid's identifier, from the cached plain model; from the package's own loader if the
     cache cannot be written or read (a read-only home; a truncated copy, removed for the next start)."""
-    source = Path(langid.MODEL_DIR) / langid.MODEL_FILE
+    source = installed_model_file(langid)
     plain: Path | None = None
     try:
         plain = _plain_model(source, directory or cache_dir())

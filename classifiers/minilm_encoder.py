@@ -179,6 +179,16 @@ def export_key(delta_path: Path | None) -> str:
     return digest.hexdigest()[:16]
 
 
+def export_paths(delta_path: Path | None, directory: Path | None = None) -> tuple[Path, Path]:
+    """The plain and the fused ONNX graph for an encoder delta, as export_onnx and fused_onnx name them."""
+    plain = (directory or cache_dir()) / f"minilm-l6-{export_key(delta_path)}.onnx"
+    return plain, fused_path(plain)
+
+
+def fused_path(plain: Path) -> Path:
+    return plain.with_name(plain.stem + "-ort-fused.onnx")
+
+
 _EXPORT_LOCK = threading.Lock()
 
 
@@ -186,9 +196,8 @@ def export_onnx(delta_path: Path | None, directory: Path | None = None) -> Path:
     """Export the pooled encoder to ONNX once per key; atomic, safe against concurrent processes."""
     from filelock import FileLock
 
-    directory = directory or cache_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / f"minilm-l6-{export_key(delta_path)}.onnx"
+    target = export_paths(delta_path, directory)[0]
+    target.parent.mkdir(parents=True, exist_ok=True)
     if target.is_file():
         return target
     with _EXPORT_LOCK, FileLock(str(target) + ".lock", timeout=600):
@@ -224,7 +233,7 @@ def fused_onnx(plain: Path) -> Path:
     Microsoft contrib ops that OpenVINO does not read, so OpenVINO keeps the plain graph."""
     from filelock import FileLock
 
-    target = plain.with_name(plain.stem + "-ort-fused.onnx")
+    target = fused_path(plain)
     if target.is_file():
         return target
     with _EXPORT_LOCK, FileLock(str(target) + ".lock", timeout=600):

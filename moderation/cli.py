@@ -51,6 +51,7 @@ def _root(
 def _mount() -> None:
     """Commands that live beside their packages; their modules import nothing heavy at top level."""
     from audit.cli import app as audit_app
+    from moderation.cache_cli import cache_app
     from moderation.generate_cli import generate
     from moderation.image_cli import check_image
     from service.cli import serve, serve_key
@@ -60,6 +61,7 @@ def _mount() -> None:
     app.command("serve")(serve)
     app.command("serve-key")(serve_key)
     app.add_typer(audit_app, name="audit")
+    app.add_typer(cache_app, name="cache")
 
 
 _mount()
