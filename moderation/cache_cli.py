@@ -11,6 +11,7 @@ A pruned file that some other install still needs is rebuilt there on its next s
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -19,7 +20,11 @@ import typer
 cache_app = typer.Typer(help="Show or prune derived model files (ONNX exports, language model).", no_args_is_help=True)
 
 # What export_onnx, fused_onnx and the language classifier write, with their locks and temp files.
-OWN_FILE = re.compile(r"^(minilm-l6-[0-9a-f]{16}(-ort-fused)?\.onnx|py3langid-[0-9a-f]{16}\.npz)(\.lock|\.\d+\.tmp)?$")
+OWN_FILE = re.compile(
+    r"^(?:minilm-l6-[0-9a-f]{16}(?:-ort-fused)?(?:\.onnx(?:\.lock)?|\.\d+\.tmp)"
+    r"|py3langid-[0-9a-f]{16}(?:\.npz|\.\d+\.tmp))$"
+)
+TMP_GRACE_S = 3600  # a younger temp file may be an export in progress in another process
 KeepHeadOpt = Annotated[
     list[Path] | None,
     typer.Option("--keep-head", help="Also keep the graphs of this head .npz (a policy's head_path). Repeatable."),
@@ -36,18 +41,20 @@ def in_use(keep_heads: list[Path] | None = None) -> set[str]:
     from classifiers.minilm_encoder import cache_dir, export_paths
 
     directory = cache_dir()
-    names: set[str] = {plain_model_path(installed_model_file(langid), directory).name}
+    graphs: set[str] = set()
     for head_path in [assets_dir() / HEAD_FILE, *(keep_heads or [])]:
         try:
             head = PromptHead.load(head_path)
         except (ClassifierLoadError, OSError, ValueError, KeyError) as exc:
             raise typer.BadParameter(f"{head_path}: not a prompt head ({exc})", param_hint="--keep-head") from exc
         delta = head_path.parent / head.delta_file if head.delta_file else None
-        names.update(path.name for path in export_paths(delta, directory))
-    return names | {name + ".lock" for name in names}
+        graphs.update(path.name for path in export_paths(delta, directory))
+    language = plain_model_path(installed_model_file(langid), directory).name
+    return graphs | {name + ".lock" for name in graphs} | {language}
 
 
-def _listing(keep_heads: list[Path] | None) -> tuple[Path, list[tuple[Path, int, bool]]]:
+def _listing(keep_heads: list[Path] | None) -> tuple[Path, list[tuple[Path, int, str]]]:
+    """(file, size, "in use" | "busy" | "stale") for each file fluxwarden wrote in the cache."""
     from classifiers.minilm_encoder import cache_dir
 
     directory = cache_dir()
@@ -55,16 +62,22 @@ def _listing(keep_heads: list[Path] | None) -> tuple[Path, list[tuple[Path, int,
     files = (
         sorted(p for p in directory.glob("*") if p.is_file() and OWN_FILE.match(p.name)) if directory.is_dir() else []
     )
-    return directory, [(p, p.stat().st_size, p.name in keep) for p in files]
+    now = time.time()
+    listing = []
+    for p in files:
+        stat = p.stat()
+        busy = p.suffix == ".tmp" and now - stat.st_mtime < TMP_GRACE_S
+        listing.append((p, stat.st_size, "in use" if p.name in keep else "busy" if busy else "stale"))
+    return directory, listing
 
 
 @cache_app.command("show")
 def cache_show(keep_head: KeepHeadOpt = None) -> None:
     """List the derived files, their sizes, and whether this install uses them."""
     directory, files = _listing(keep_head)
-    for path, size, used in files:
-        typer.echo(f"{'in use' if used else 'stale ':7} {size / 1e6:9.1f} MB  {path.name}")
-    stale = sum(size for _, size, used in files if not used)
+    for path, size, state in files:
+        typer.echo(f"{state:7} {size / 1e6:9.1f} MB  {path.name}")
+    stale = sum(size for _, size, state in files if state == "stale")
     total = sum(size for _, size, _ in files)
     typer.echo(f"{directory}: {total / 1e6:.1f} MB in {len(files)} files, {stale / 1e6:.1f} MB stale")
 
@@ -77,8 +90,8 @@ def cache_prune(
     """Remove derived files this install does not load (other heads' graphs, old language models)."""
     directory, files = _listing(keep_head)
     freed = 0
-    for path, size, used in files:
-        if used:
+    for path, size, state in files:
+        if state != "stale":
             continue
         if not dry_run:
             path.unlink(missing_ok=True)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from classifiers.embedding import HEAD_FILE, assets_dir
-from moderation.cache_cli import in_use
+from moderation.cache_cli import TMP_GRACE_S, in_use
 from moderation.cli import app
 
 runner = CliRunner()
@@ -17,17 +19,20 @@ STALE = [
     "minilm-l6-0123456789abcdef.onnx",
     "minilm-l6-0123456789abcdef.onnx.lock",
     "minilm-l6-0123456789abcdef-ort-fused.onnx",
-    "minilm-l6-0123456789abcdef.onnx.4242.tmp",
+    "minilm-l6-0123456789abcdef.4242.tmp",
     "py3langid-00000000deadbeef.npz",
 ]
 FOREIGN = ["notes.txt", "minilm-l6-handmade.onnx", "other-tool.npz"]
+EXPORTING = "minilm-l6-fedcba9876543210.777.tmp"  # another process's export in progress
 
 
 @pytest.fixture
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("FLUXWARDEN_CACHE_DIR", str(tmp_path))
-    for name in [*STALE, *FOREIGN, *in_use()]:
+    for name in [*STALE, *FOREIGN, *in_use(), EXPORTING]:
         (tmp_path / name).write_bytes(b"x" * 1000)
+    old = time.time() - 2 * TMP_GRACE_S
+    os.utime(tmp_path / STALE[3], (old, old))
     return tmp_path
 
 
@@ -47,7 +52,7 @@ def test_prune_removes_only_stale_files_fluxwarden_wrote(cache: Path) -> None:
     done = runner.invoke(app, ["cache", "prune"])
     assert done.exit_code == 0, done.output
     left = {p.name for p in cache.iterdir()}
-    assert left == kept | set(FOREIGN)
+    assert left == kept | set(FOREIGN) | {EXPORTING}
     assert "freed 0.0 MB" in done.output  # five 1 kB files: rounds to 0.0 MB
 
 
@@ -75,6 +80,7 @@ def test_show_marks_what_is_in_use(cache: Path) -> None:
     for name in in_use():
         assert any(line.startswith("in use") and line.endswith(name) for line in result.output.splitlines())
     assert any(line.startswith("stale") and line.endswith(STALE[0]) for line in result.output.splitlines())
+    assert any(line.startswith("busy") and line.endswith(EXPORTING) for line in result.output.splitlines())
     assert "notes.txt" not in result.output
 
 
