@@ -37,9 +37,9 @@ def test_the_grey_screen_keeps_words_that_merely_start_alike(tag: str) -> None:
 
 def test_tagging_keeps_the_subject_and_is_seeded() -> None:
     subject = "A red bicycle leaning against a wall."
-    first = [prompt_data.tag_prompt(subject, random.Random(7), TAGS) for _ in range(1)]
-    again = [prompt_data.tag_prompt(subject, random.Random(7), TAGS) for _ in range(1)]
-    assert first == again
+    assert prompt_data.tag_prompt(subject, random.Random(7), TAGS) == prompt_data.tag_prompt(
+        subject, random.Random(7), TAGS
+    )
     rng = random.Random(1)
     for _ in range(50):
         out = prompt_data.tag_prompt(subject, rng, TAGS)
