@@ -396,11 +396,13 @@ def person_subject(rng: random.Random) -> str:
     return " ".join(part for part in (frame, person, *details) if part)
 
 
-def _tagged() -> Iterator[Row]:
+def _tagged(unsafe_copies: int = 1) -> Iterator[Row]:
     """Benign and unsafe T2I subjects with the same style tags, so tags stop reading as unsafe.
 
     The unsafe T2I sets are tag-style and the benign ones plain sentences; without this the head
     refused half of the real prompts whose images came out clean (docs/evaluation.md, ninth session).
+    `unsafe_copies` tags each unsafe subject that many times (independent draws), to weigh tag-style
+    unsafe rows against the tagged benign people.
     """
     tags = json.loads(STYLE_TAGS.read_text(encoding="utf-8"))
     rng = random.Random(SEED)
@@ -418,9 +420,13 @@ def _tagged() -> Iterator[Row]:
     picked = sorted(benign.values(), key=lambda r: split_of("tag" + r.text))[:TAGGED_BENIGN]
     people = {person_subject(rng) for _ in range(TAGGED_PEOPLE)}
     picked += [Row(text, "person_subject", _labels([], ALL_ZERO)) for text in sorted(people)]
-    for source, group in (("tagged_benign", picked), ("tagged_unsafe", sorted(unsafe.values(), key=lambda r: r.text))):
+    for source, group, copies in (
+        ("tagged_benign", picked, 1),
+        ("tagged_unsafe", sorted(unsafe.values(), key=lambda r: r.text), unsafe_copies),
+    ):
         for row in group:
-            yield Row(tag_prompt(row.text, rng, tags), source, dict(row.labels), split_of(row.text))
+            for _ in range(copies):
+                yield Row(tag_prompt(row.text, rng, tags), source, dict(row.labels), split_of(row.text))
 
 
 T2I_SOURCES = (_i2p, _nibbler, _rece, _ringabell, _benign)
@@ -436,6 +442,7 @@ def load_training_rows(
     written_general: bool = False,
     i2p_clean: bool = False,
     tagged: bool = False,
+    tagged_unsafe_copies: int = 1,
 ) -> list[Row]:
     """All trainable rows, de-duplicated within each source, each tagged with its split."""
     loaders = (
@@ -444,7 +451,7 @@ def load_training_rows(
         + ([functools.partial(_general, davidson_offensive)] if general else [])
         + ([functools.partial(_written, written_general)] if written else [])
         + (list(CHAT_SOURCES) if chat else [])
-        + ([_tagged] if tagged else [])
+        + ([functools.partial(_tagged, tagged_unsafe_copies)] if tagged else [])
     )
     merged: dict[tuple[str, str], Row] = {}
     for loader in loaders:

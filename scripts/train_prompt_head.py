@@ -525,6 +525,9 @@ def parse_args() -> argparse.Namespace:
         help="add T2I subjects rewritten with real prompts' style tags (scripts/data/style_tags.json); "
         "pass it again with --rethreshold for such a head",
     )
+    ap.add_argument(
+        "--tagged-unsafe-copies", type=int, default=1, help="with --tagged: tag each unsafe subject N times"
+    )
     ap.add_argument("--no-chat", action="store_true", help="leave out the chit-chat negatives (chitchat-dataset)")
     ap.add_argument("--no-word-model", action="store_true", help="do not stack the word toxicity model's logit")
     ap.add_argument(
@@ -571,6 +574,7 @@ def main() -> None:
         written_general=args.written_general,
         i2p_clean=args.i2p_clean,
         tagged=args.tagged,
+        tagged_unsafe_copies=args.tagged_unsafe_copies,
     )
     parts = {s: [r for r in rows if r.split == s] for s in ("train", "val", "test")}
     all_val = parts["val"]  # thresholds use every validation row, not the capped subset
@@ -760,6 +764,7 @@ def build_meta(args: argparse.Namespace, encoder: MiniLMEncoder, parts: dict[str
         "written_general": args.written_general,
         "i2p_clean": args.i2p_clean,
         "tagged": args.tagged,
+        "tagged_unsafe_copies": args.tagged_unsafe_copies if args.tagged else 0,
         "ensemble": args.ensemble if hidden else 1,
     }
 

@@ -85,3 +85,21 @@ def test_people_subjects_are_benign_by_the_lists_and_the_screen() -> None:
     results = LexiconClassifier.from_options().classify([normalise(p) for p in people])
     assert not [p for p, r in zip(people, results, strict=True) if any(v > 0 for v in r.scores.values())]
     assert not [p for p in people if GREY.search(p)]
+
+
+def test_unsafe_copies_draw_fresh_tags_and_keep_the_subjects_split(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--tagged-unsafe-copies 2`: every unsafe subject twice, benign ones once; one copy is the default."""
+    benign = [prompt_data.Row(f"a photo of house number {i}", "coco", prompt_data._labels([], prompt_data.ALL_ZERO))
+              for i in range(20)]  # fmt: skip
+    unsafe = [prompt_data.Row(f"a bloody knife fight number {i}", "rece", prompt_data._labels(["violence"]))
+              for i in range(20)]  # fmt: skip
+    monkeypatch.setattr(prompt_data, "T2I_SOURCES", (lambda: iter(benign), lambda: iter(unsafe)))
+    monkeypatch.setattr(prompt_data, "_written", lambda general_genres=False: iter([]))
+    assert list(prompt_data._tagged(1)) == list(prompt_data._tagged())
+    doubled = list(prompt_data._tagged(2))
+    for i, subject in enumerate(unsafe):
+        copies = [r for r in doubled if r.source == "tagged_unsafe" and f"knife fight number {i}," in r.text + ","]
+        assert len(copies) == 2 and copies[0].text != copies[1].text
+        assert {r.split for r in copies} == {prompt_data.split_of(subject.text)}
+        assert all(r.labels == subject.labels for r in copies)
+    assert sum(r.source == "tagged_benign" and "house number" in r.text for r in doubled) == len(benign)
