@@ -161,11 +161,65 @@ _SPACED_FROM_ARTICLE = re.compile(
 )
 
 
-def scan_forms(text: NormalisedText) -> list[tuple[str, str]]:
+# Letters masked inside a word: "n*de", "p**n", "sh#t", "n_de". Only runs with letters on both
+# sides count, so "*sparkles*", "**bold**", "5*" and "#hashtag" are left alone.
+_MASKED = re.compile(r"[^\W\d_]+(?:[*#_]+[^\W\d_]+)+")
+_MASK_CHARS = re.compile(r"[*#_]")
+
+
+class MaskedWords:
+    """Reads masked letters back as the listed word they hide.
+
+    Masking is how people write a word they know is censored, so a masked word is read as the
+    listed word it fits (one letter per mask character, at most a third of the letters hidden),
+    not as the most common English word: "n*de" is "nude", never "node". A mask that fits two
+    listed words, or hides too much to tell ("p**n": porn, pawn, plan), is left as it is: the
+    guess would put words in the user's mouth.
+    """
+
+    def __init__(self, lists: Sequence[Sequence[Term]]) -> None:
+        words: set[str] = set()
+        for terms in lists:
+            for term in terms:
+                word = fold(term.text).strip()
+                if word.isalpha() and len(word) >= 3:  # one-word terms: "plan" from "plan an attack" is no slur
+                    words.add(word)
+        by_length: dict[int, list[str]] = {}
+        for word in sorted(words):
+            by_length.setdefault(len(word), []).append(word)
+        self._by_length = by_length
+
+    def resolve(self, text: str) -> str:
+        """`text` with each masked word that fits a listed word replaced by it (same length, so
+        evidence offsets still point into the folded form)."""
+        return _MASKED.sub(self._word, text)
+
+    def _word(self, match: re.Match[str]) -> str:
+        token = match.group(0)
+        hidden = len(_MASK_CHARS.findall(token))
+        if len(token) - hidden < 2 * hidden:  # "s**t" could be a dozen words, listed or not
+            return token
+        for stem, suffix in ((token, ""), (token[:-1], "s")) if token.endswith("s") else ((token, ""),):
+            # The rest are letters: nothing to escape.
+            pattern = re.compile(_MASK_CHARS.sub(lambda _: r"[^\W\d_]", stem))
+            fits = [w for w in self._by_length.get(len(stem), ()) if pattern.fullmatch(w)]
+            if len(fits) == 1:
+                return fits[0] + suffix
+        return token
+
+
+@lru_cache(maxsize=32)
+def masked_words_for(lists: tuple[tuple[Term, ...], ...]) -> MaskedWords:
+    """Shared like `matcher_for`: folding every listed term takes ~15 ms."""
+    return MaskedWords(lists)
+
+
+def scan_forms(text: NormalisedText, masked: MaskedWords | None = None) -> list[tuple[str, str]]:
     """(form, text) pairs to scan; forms other than "original" use the folded patterns.
 
     Besides the original and the folded form, a "spaced" form is scanned when spaced-out letters
-    start with "a" or "i", gluing that letter on: both readings are then checked.
+    start with "a" or "i", gluing that letter on: both readings are then checked; and a "masked"
+    form when masked letters fit a listed word.
     """
     forms = [("original", text.original)]
     folded = text.forms.get("folded")
@@ -176,6 +230,10 @@ def scan_forms(text: NormalisedText) -> list[tuple[str, str]]:
         glued = fold(_SPACED_FROM_ARTICLE.sub(lambda m: m.group(0).replace(m.group("sep"), ""), base))
         if glued != folded:
             forms.append(("spaced", glued))
+    if masked is not None and _MASK_CHARS.search(folded):
+        unmasked = masked.resolve(folded)
+        if unmasked != folded:
+            forms.append(("masked", unmasked))
     return forms
 
 
@@ -194,11 +252,14 @@ class AllowFilter:
 
 
 def best_matches(
-    matchers: Mapping[str, TermMatcher], allow: AllowFilter, text: NormalisedText
+    matchers: Mapping[str, TermMatcher],
+    allow: AllowFilter,
+    text: NormalisedText,
+    masked: MaskedWords | None = None,
 ) -> dict[str, list[Match]]:
     """Per list, the non-neutralised matches, one per term (original-form evidence preferred)."""
     found: dict[str, dict[str, Match]] = {name: {} for name in matchers}
-    for form, form_text in scan_forms(text):
+    for form, form_text in scan_forms(text, masked):
         allowed = allow.spans(form, form_text)
         for name, matcher in matchers.items():
             seen = found[name]
@@ -237,6 +298,7 @@ class LexiconClassifier:
         self.corroborate_at = corroborate_at
         self._matchers = {name: matcher_for(self.lists[name]) for name in TERM_LISTS if self.lists[name]}
         self._allow = AllowFilter(self.lists["allow"])
+        self._masked = masked_words_for(tuple(tuple(self.lists[name]) for name in TERM_LISTS))
 
     @classmethod
     def from_options(
@@ -281,7 +343,7 @@ class LexiconClassifier:
         scores: dict[str, float] = {}
         weak: dict[str, float] = {}
         evidence: list[Evidence] = []
-        for category, matches in best_matches(self._matchers, self._allow, text).items():
+        for category, matches in best_matches(self._matchers, self._allow, text, self._masked).items():
             matches.sort(key=lambda m: (-m.term.weight, m.start))
             top = matches[0].term
             if top.weight < self.corroborate_below and category != SEXUAL_MINORS:

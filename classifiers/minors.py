@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from classifiers.lexicon import AllowFilter, Match, TermMatcher, best_matches, matcher_for
+from classifiers.lexicon import AllowFilter, Match, TermMatcher, best_matches, masked_words_for, matcher_for
 from moderation.lists import WordLists, load_lists
 from moderation.normalise import NormalisedText, basic, fold
 from moderation.taxonomy import Signal
@@ -209,6 +209,7 @@ class MinorsCueClassifier:
         self.version = f"{VERSION}+{self.lists.sha256[:12]}"
         self._matchers = {Signal.MINORS.value: matcher_for(self.lists["minors"])}
         self._allow = AllowFilter(self.lists["allow"])
+        self._masked = masked_words_for((tuple(self.lists["minors"]),))
 
     @classmethod
     def from_options(
@@ -224,7 +225,7 @@ class MinorsCueClassifier:
     def _one(self, text: NormalisedText) -> ClassifierResult:
         started = time.perf_counter()
         evidence: list[Evidence] = []
-        for m in best_matches(self._matchers, self._allow, text).get(Signal.MINORS.value, []):
+        for m in best_matches(self._matchers, self._allow, text, self._masked).get(Signal.MINORS.value, []):
             evidence.append(
                 Evidence(
                     label=Signal.MINORS.value,

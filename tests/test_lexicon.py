@@ -183,6 +183,49 @@ def test_evasion_evidence_points_into_the_folded_form(lexicon: LexiconClassifier
     assert result.evidence[0].span.text == "porn"
 
 
+@pytest.mark.parametrize(
+    ("masked", "category", "term"),
+    [
+        ("n*de girl selfie", "sexual", "nude"),
+        ("a t*pless woman", "sexual", "topless"),
+        ("a n_de model", "sexual", "nude"),
+        ("r#pe scene", "violence", "rape"),
+        ("sl*ts on a bed", "sexual", "slut"),  # a plural on a listed word
+    ],
+)
+def test_masked_letters_read_as_the_listed_word_they_fit(
+    lexicon: LexiconClassifier, masked: str, category: str, term: str
+) -> None:
+    result = lexicon.classify([normalise(masked)])[0]
+    assert category in result.scores
+    (evidence,) = [e for e in result.evidence if e.rule == f"term:{term}" and e.label == category]
+    assert evidence.span is not None and evidence.span.form == "masked"
+    assert evidence.span.text.startswith(term)
+    folded = normalise(masked).forms["folded"]  # same offsets: one letter per mask character
+    assert set(folded[evidence.span.start : evidence.span.end]) & set("*#_")
+
+
+@pytest.mark.parametrize(
+    "benign",
+    [
+        "*sparkles* a cat on a sofa",  # emphasis, not a mask
+        "**bold** lettering on a 5* hotel sign",
+        "#nofilter sunset",
+        "a cl*ss photo",  # fits no listed word
+        "s**t happens, a rainy day",  # half the letters hidden: too many words fit
+        "snake_case code on a screen",
+    ],
+)
+def test_masks_that_hide_no_listed_word_score_nothing(lexicon: LexiconClassifier, benign: str) -> None:
+    assert _scores(lexicon, benign) == {}
+
+
+def test_a_mask_that_fits_two_listed_words_is_not_guessed() -> None:
+    clf = build("lexicon", lists=load_lists(add={"violence": ["zarp | 0.9"], "hate": ["zerp | 0.9"]}))
+    assert _scores(clf, "a z*rp") == {}
+    assert _scores(clf, "a za*p")["violence"] == 0.9  # one fit: read
+
+
 def test_classify_is_batch_first_and_keeps_order(lexicon: LexiconClassifier) -> None:
     """One result per input, in input order, each naming the classifier and its version."""
     results = lexicon.classify([normalise(t) for t in ("a cat", "gore", "a dog", "nude")])

@@ -176,3 +176,9 @@ def test_adult_reading_puts_adults_in_place_of_minor_cues(reader: AdultReader, p
 def test_prompts_naming_no_minor_have_no_adult_reading(reader: AdultReader, prompt: str) -> None:
     """No cue, a weak one ("girl", 0.25, often an adult) or an age that is not a child's: nothing to re-read."""
     assert reader(normalise(prompt)) == []
+
+
+def test_masked_cue_is_read_as_the_listed_cue(minors: MinorsCueClassifier) -> None:
+    """A masked cue ("ch*ld") counts for the sexual/minors rule as a masked sexual word does."""
+    plain = minors.classify([normalise("a child")])[0].scores
+    assert minors.classify([normalise("a n*ked ch*ld")])[0].scores == plain
