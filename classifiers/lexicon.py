@@ -21,7 +21,7 @@ from moderation.normalise import NormalisedText, basic, fold
 from moderation.taxonomy import Category
 from moderation.types import ClassifierResult, Evidence, Span, Stage
 
-VERSION = "1"
+VERSION = "2"  # 2: masked letters ("n*de") are read as the listed term they fit
 SEXUAL_MINORS = Category.SEXUAL_MINORS.value
 MIN_CAP = 0.8  # a lower cap would quietly undo term weights that policies' thresholds rely on
 # With `corroborate_below` set, a category whose strongest term weighs less than it is a weak score,
@@ -161,7 +161,7 @@ _SPACED_FROM_ARTICLE = re.compile(
 )
 
 
-# Letters masked inside a word: "n*de", "p**n", "sh#t", "n_de". Only runs with letters on both
+# Letters masked inside a word: "n*de", "r#pe", "n_de". Only runs with letters on both
 # sides count, so "*sparkles*", "**bold**", "5*" and "#hashtag" are left alone.
 _MASKED = re.compile(r"[^\W\d_]+(?:[*#_]+[^\W\d_]+)+")
 _MASK_CHARS = re.compile(r"[*#_]")

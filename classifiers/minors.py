@@ -21,7 +21,7 @@ from moderation.normalise import NormalisedText, basic, fold
 from moderation.taxonomy import Signal
 from moderation.types import ClassifierResult, Evidence, Span, Stage
 
-VERSION = "1"
+VERSION = "2"  # 2: masked cues ("ch*ld") are read as the listed cue they fit
 
 
 def _words(text: str) -> frozenset[str]:
