@@ -4,7 +4,9 @@ Terms are matched on word boundaries in two forms of the prompt: the original (c
 so evidence points at what the user typed) and the folded form (homoglyphs, leetspeak, spacing
 and invisible characters undone). In the folded form every letter may repeat ("nuuuude" meets
 "nude") but never vanish ("ass" never meets "as", "class" or "assassin"). An allow-phrase such
-as "chicken breast" neutralises a term that lies wholly inside it.
+as "chicken breast" neutralises a term that lies wholly inside it. Two more readings are scanned
+with the folded patterns when a prompt calls for them: spaced letters after a one-letter word
+("a n u d e"), and masked letters read as the listed term they fit ("n*de"; `MaskedWords`).
 """
 
 from __future__ import annotations
