@@ -23,7 +23,7 @@ from moderation.normalise import NormalisedText, basic, fold
 from moderation.taxonomy import Category
 from moderation.types import ClassifierResult, Evidence, Span, Stage
 
-VERSION = "2"  # 2: masked letters ("n*de") are read as the listed term they fit
+VERSION = "3"  # 2: masked letters ("n*de") read as the listed term they fit; 3: upside-down text folded
 SEXUAL_MINORS = Category.SEXUAL_MINORS.value
 MIN_CAP = 0.8  # a lower cap would quietly undo term weights that policies' thresholds rely on
 # With `corroborate_below` set, a category whose strongest term weighs less than it is a weak score,

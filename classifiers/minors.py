@@ -21,7 +21,7 @@ from moderation.normalise import NormalisedText, basic, fold
 from moderation.taxonomy import Signal
 from moderation.types import ClassifierResult, Evidence, Span, Stage
 
-VERSION = "2"  # 2: masked cues ("ch*ld") are read as the listed cue they fit
+VERSION = "3"  # 2: masked cues ("ch*ld") read as the listed cue they fit; 3: upside-down text folded
 
 
 def _words(text: str) -> frozenset[str]:

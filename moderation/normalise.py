@@ -2,8 +2,8 @@
 
 A prompt is kept in several *forms*; classifiers see all of them, and the lexicon folds its own
 terms with the same function, so whatever trick defeats one form (homoglyphs, leetspeak, spaced
-letters, stretched letters, invisible characters) is undone in another and can never become a
-way around a list.
+letters, stretched letters, upside-down text, invisible characters) is undone in another and can
+never become a way around a list.
 """
 
 from __future__ import annotations
@@ -43,6 +43,28 @@ _SPACED_WORDS = re.compile(r"(?<!\S)[^\W_](?: [^\W_])+(?:[ \t]{2,}[^\W_](?: [^\W
 _ARTICLE = re.compile(r"^([ai]) (?=\S \S \S \S)", re.IGNORECASE)
 _SEGMENT_MIN = 8  # a joined run this long that is not a word is split into words: "taylorswiftnaked"
 _RUN = re.compile(r"(.)\1{2,}")  # stretched letters: "nuuuude" -> "nuude"
+
+
+# Upside-down text ("uɐɯoʍ ǝpnu ɐ"): each character's image under a half-turn, mapped back. b/q, d/p,
+# n/u and M/W are both letters and each other's images, so they are only swapped inside a run that
+# holds turned letters no plain text uses.
+_TURNED = {
+    "ɐ": "a", "q": "b", "ɔ": "c", "p": "d", "ǝ": "e", "ə": "e", "ɟ": "f", "ƃ": "g", "ᵷ": "g", "ɥ": "h",
+    "ᴉ": "i", "ı": "i", "ɾ": "j", "ʞ": "k", "l": "l", "ן": "l", "ɯ": "m", "u": "n", "o": "o", "d": "p",
+    "b": "q", "ɹ": "r", "s": "s", "ʇ": "t", "n": "u", "ʌ": "v", "ʍ": "w", "x": "x", "ʎ": "y", "z": "z",
+    "∀": "A", "Ɔ": "C", "ᗡ": "D", "Ǝ": "E", "Ⅎ": "F", "⅁": "G", "H": "H", "I": "I", "ſ": "J", "ꓘ": "K",
+    "˥": "L", "⅂": "L", "W": "M", "N": "N", "O": "O", "Ԁ": "P", "ᴚ": "R", "S": "S", "⊥": "T", "∩": "U",
+    "Λ": "V", "M": "W", "X": "X", "⅄": "Y", "Z": "Z",
+    "0": "0", "Ɩ": "1", "ᄅ": "2", "Ɛ": "3", "ㄣ": "4", "ϛ": "5", "9": "6", "ㄥ": "7", "8": "8", "6": "9",
+    "˙": ".", "'": ",", ",": "'", "¿": "?", "¡": "!", "‾": "_", "⅋": "&", "(": ")", ")": "(",
+    "[": "]", "]": "[", "{": "}", "}": "{", "<": ">", ">": "<", " ": " ", "-": "-", '"': '"', ":": ":",
+}  # fmt: skip
+_UNTURN = str.maketrans(_TURNED)
+# Turned letters that mark a run as upside down. Not "ı" (Turkish), "ə" (IPA, Azeri), "ſ" or "Λ":
+# those occur in upright text; they are still turned back inside a marked run.
+_TURN_MARKS = frozenset("ɐɔǝɟƃᵷɥᴉɾʞɯɹʇʌʍʎ∀ƆᗡƎℲ⅁ꓘ˥⅂Ԁᴚ⊥∩⅄ן")
+_TURNED_RUN = re.compile("[" + re.escape("".join(_TURNED)) + "]+")
+_WORD = re.compile(r"[^\W\d_]+")
 
 
 @cache
@@ -133,6 +155,40 @@ def _join_spaced_words(text: str) -> str:
     return _SPACED_WORDS.sub(lambda m: " ".join(w.replace(" ", "") for w in re.split(r"[ \t]{2,}", m.group(0))), text)
 
 
+def _vocabulary_hits(text: str) -> int:
+    costs = _word_costs()
+    return sum(1 for w in _WORD.findall(text.lower()) if w in costs and (len(w) > 1 or w in "ai"))
+
+
+def _upright(token: str) -> bool:
+    """A blank, or a token that reads as a word as it stands."""
+    return not token.strip() or _vocabulary_hits(token) > 0
+
+
+def _unturn(text: str) -> str:
+    """Turn upside-down runs back: read right to left (a half-turn) or, where a generator only
+    swapped the glyphs, left to right, whichever reading holds more vocabulary words."""
+
+    def unturn(match: re.Match[str]) -> str:
+        run = match.group(0)
+        if sum(c in _TURN_MARKS for c in run) < 2:
+            return run
+        # Upright words beside the run ("... ɐ on a bed") are letters it can hold: leave them be.
+        tokens = re.split(r"(\s+)", run)
+        first, last = 0, len(tokens) - 1
+        while first < last and not any(c in _TURN_MARKS for c in tokens[first]) and _upright(tokens[first]):
+            first += 1
+        while last > first and not any(c in _TURN_MARKS for c in tokens[last]) and _upright(tokens[last]):
+            last -= 1
+        lead, core, trail = "".join(tokens[:first]), "".join(tokens[first : last + 1]), "".join(tokens[last + 1 :])
+        turned = core[::-1].translate(_UNTURN)
+        swapped = core.translate(_UNTURN)
+        best = swapped if _vocabulary_hits(swapped) > _vocabulary_hits(turned) else turned
+        return lead + best + trail
+
+    return _TURNED_RUN.sub(unturn, text) if any(c in _TURN_MARKS for c in text) else text
+
+
 def basic(text: str) -> str:
     """NFKC, invisible characters removed, case-folded, whitespace collapsed."""
     text = unicodedata.normalize("NFKC", text)
@@ -142,12 +198,13 @@ def basic(text: str) -> str:
 
 
 def fold(text: str) -> str:
-    """The aggressive form used for list matching: basic + homoglyphs + accents + leet + spacing.
+    """The aggressive form used for list matching: basic + upside-down + homoglyphs + accents + leet + spacing.
 
     Runs of three or more letters shrink to two; list matchers allow any letter to repeat, so
     "nuuuude" still meets "nude" while "ass" never meets "as".
     """
     table = _confusables_table()
+    text = _unturn(text)  # first: confusables would read "ɯ" as "w"
     # Before and after case-folding: "Т" (Cyrillic capital) is listed, its lower case "т" is not.
     text = basic(_join_spaced_words(text.translate(table))).translate(table)
     text = _strip_accents(text)

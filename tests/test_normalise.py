@@ -54,6 +54,31 @@ def test_fold_keeps_the_joined_run_beside_its_split() -> None:
 
 
 @pytest.mark.parametrize(
+    ("evasive", "words"),
+    [
+        ("pǝq ɐ uo uɐɯoʍ ǝpnu ɐ", "a nude woman on a bed"),  # a half-turn: right to left
+        ("ɐ unpǝ ʍoɯɐu", "a nude woman"),  # glyphs swapped, left to right
+        ("a photo of uɐɯoʍ pǝʞɐu ɐ on a bed", "a photo of a naked woman on a bed"),  # a turned run inside
+        ("ʎɐpɥʇɹᴉq ʎddɐH", "happy birthday"),
+        ("(ɥʇɐǝp oʇ ʎpoq ɐ ƃuᴉqqɐʇs)", "stabbing a body to death)"),  # brackets turn too
+    ],
+)
+def test_fold_turns_upside_down_text_back(evasive: str, words: str) -> None:
+    """Upside-down text reads as garbage to lists and models until it is turned back."""
+    assert words in fold(evasive)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["¡hola! ¿que tal?", "kadın ılık su", "the sound ɐ in ipa", "a nod to the sun", "bold pun"],
+)
+def test_fold_leaves_upright_text_with_turned_letters_alone(text: str) -> None:
+    """Inverted punctuation, Turkish dotless i, one IPA symbol or words spelled only with
+    letters that turn into letters (b/q, d/p, n/u) do not mark a run as upside down."""
+    assert fold(text) == basic(text).replace("ı", "i")
+
+
+@pytest.mark.parametrize(
     "text",
     ["kill -9 the process", "3 apples and 2 pears", "a 1990s poster", "shooting star", "sheep in a field"],
 )
