@@ -33,6 +33,7 @@ _LEET = str.maketrans(
     }
 )  # fmt: skip
 _LEET_CHARS = frozenset("0123456789@$!|+€£¢(")
+_LEET_SHORT = re.compile(r"[^\W\d_]0|0[^\W\d_]")
 _TOKEN = re.compile(r"\S+")
 # Three or more single characters separated by one separator: "n u d e", "n.u.d.e", "n_u-d_e".
 # The same separator throughout, so "a n.u.d.e" joins only "n.u.d.e".
@@ -45,6 +46,21 @@ _SEGMENT_MIN = 8  # a joined run this long that is not a word is split into word
 _RUN = re.compile(r"(.)\1{2,}")  # stretched letters: "nuuuude" -> "nuude"
 
 
+# Letters the confusables data leaves out but Unicode names after a Latin letter: small capitals
+# ("ɴᴜᴅᴇ"), hooked and barred letters, letters in squares ("🅽🆄🅳🅴") and regional indicators
+# ("🇳🇺🇩🇪"; two of them make a flag, and "🇺🇸" reading "us" harms nothing). Turned letters are not
+# matched ("TURNED A" is no single letter): `_unturn` reads those.
+_LETTER_NAME = re.compile(
+    r"^(?:(?:NEGATIVE )?(?:SQUARED |CIRCLED )?LATIN (?:SMALL |CAPITAL )?LETTER (?:SMALL CAPITAL )?"
+    r"|REGIONAL INDICATOR SYMBOL LETTER )([A-Z])(?: WITH .+)?$"
+)
+_LETTER_BLOCKS = (
+    (0x0180, 0x02B0),  # Latin Extended-B, IPA extensions
+    (0x1D00, 0x1DC0),  # phonetic extensions (small capitals)
+    (0x2C60, 0x2C80),  # Latin Extended-C
+    (0xA720, 0xA800),  # Latin Extended-D
+    (0x1F100, 0x1F200),  # enclosed alphanumeric supplement (squared letters, regional indicators)
+)
 # Upside-down text ("uɐɯoʍ ǝpnu ɐ"): each character's image under a half-turn, mapped back. b/q, d/p,
 # n/u and M/W are both letters and each other's images, so they are only swapped inside a run that
 # holds turned letters no plain text uses.
@@ -65,11 +81,13 @@ _UNTURN = str.maketrans(_TURNED)
 _TURN_MARKS = frozenset("ɐɔǝɟƃᵷɥᴉɾʞɯɹʇʌʍʎ∀ƆᗡƎℲ⅁ꓘ˥⅂Ԁᴚ⊥∩⅄ן")
 _TURNED_RUN = re.compile("[" + re.escape("".join(_TURNED)) + "]+")
 _WORD = re.compile(r"[^\W\d_]+")
+_LONG_WORD = re.compile(r"[^\W\d_]{3,}")
 
 
 @cache
 def _confusables_table() -> dict[int, str]:
-    """Map every character that Unicode's confusables data says looks like an ASCII letter or digit."""
+    """Map every character that Unicode's confusables data says looks like an ASCII letter or digit,
+    and every letter that Unicode names after a Latin letter (see `_LETTER_NAME`)."""
     raw = resources.files("confusable_homoglyphs").joinpath("confusables.json").read_text("utf-8")
     table: dict[int, str] = {}
     for char, glyphs in json.loads(raw).items():
@@ -80,6 +98,11 @@ def _confusables_table() -> dict[int, str]:
             if len(target) == 1 and target.isascii() and target.isalnum():
                 table[ord(char)] = target.lower()
                 break
+    for start, end in _LETTER_BLOCKS:
+        for code in range(start, end):
+            named = code not in table and _LETTER_NAME.match(unicodedata.name(chr(code), ""))
+            if named:
+                table[code] = named.group(1).lower()
     return table
 
 
@@ -95,6 +118,8 @@ def _strip_accents(text: str) -> str:
 def _fold_leet(text: str) -> str:
     def fold(match: re.Match[str]) -> str:
         token = match.group(0)
+        if _LEET_SHORT.fullmatch(token):  # "n0 clothes", "t0": a zero beside one letter is an o
+            return token.replace("0", "o")
         if sum(c.isalpha() for c in token) >= 2 and any(c in _LEET_CHARS for c in token):
             core = token.rstrip("!.,?)")  # keep sentence punctuation at the end of a word
             return core.translate(_LEET) + token[len(core) :]
@@ -189,6 +214,28 @@ def _unturn(text: str) -> str:
     return _TURNED_RUN.sub(unturn, text) if any(c in _TURN_MARKS for c in text) else text
 
 
+def _unreverse(text: str) -> str:
+    """Text typed backwards ("namow edun a"), whole or word by word, read forwards.
+
+    Only where the forward reading holds few vocabulary words and a backward one most of them, so
+    ordinary text, names, tags and other languages are never reversed.
+    """
+    words = _LONG_WORD.findall(text)
+    if len(words) < 2 or not _word_costs():
+        return text
+    forward = _long_hits(text)
+    if 2 * forward > len(words):
+        return text
+    backward = max((text[::-1], _TOKEN.sub(lambda m: m.group(0)[::-1], text)), key=_long_hits)
+    hits = _long_hits(backward)
+    return backward if hits >= 2 and hits >= 2 * forward + 1 and 3 * hits >= 2 * len(words) else text
+
+
+def _long_hits(text: str) -> int:
+    costs = _word_costs()
+    return sum(1 for w in _LONG_WORD.findall(text) if w.lower() in costs)
+
+
 def basic(text: str) -> str:
     """NFKC, invisible characters removed, case-folded, whitespace collapsed."""
     text = unicodedata.normalize("NFKC", text)
@@ -210,7 +257,7 @@ def fold(text: str) -> str:
     text = _strip_accents(text)
     text = _fold_leet(text)
     text = _join_spaced(text)
-    return _RUN.sub(r"\1\1", text)
+    return _unreverse(_RUN.sub(r"\1\1", text))
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,11 @@ from moderation.normalise import basic, fold, normalise
         ("nüdé", "nude"),  # accents
         ("NUDE", "nude"),  # case
         ("nuuuuude", "nuude"),  # stretched letters shrink to two; matchers allow repeats
+        ("ɴᴜᴅᴇ", "nude"),  # small capitals (not in the confusables data; named after Latin letters)
+        ("🅽🆄🅳🅴", "nude"),  # negative squared letters
+        ("🇳🇺🇩🇪", "nude"),  # regional indicators
+        ("n0 clothes", "no clothes"),  # a zero beside a single letter
+        ("namow edun a", "a nude woman"),  # typed backwards
     ],
 )
 def test_fold_undoes_evasion(evasive: str, folded: str) -> None:
@@ -76,6 +81,20 @@ def test_fold_leaves_upright_text_with_turned_letters_alone(text: str) -> None:
     """Inverted punctuation, Turkish dotless i, one IPA symbol or words spelled only with
     letters that turn into letters (b/q, d/p, n/u) do not mark a run as upside down."""
     assert fold(text) == basic(text).replace("ı", "i")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "un chat qui dort sur un canape",  # another language: few vocabulary words either way
+        "#nofilter #instagood #ootd",  # tags
+        "xi jinping and kim jong un",  # names
+        "a 3d render in 4k, f1.8",  # digits beside letters that are not a lone zero
+        "stressed desserts",  # reversible words: forwards already reads
+    ],
+)
+def test_fold_reads_text_forwards_unless_backwards_reads_far_better(text: str) -> None:
+    assert fold(text) == text
 
 
 @pytest.mark.parametrize(
