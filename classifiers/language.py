@@ -44,7 +44,7 @@ from moderation.normalise import NormalisedText, fold
 from moderation.taxonomy import Signal
 from moderation.types import ClassifierResult, Evidence, Span, Stage
 
-VERSION = "2"  # 2: reads the folded form with upside-down text turned back
+VERSION = "2"  # 2: the folded form reads upside-down and backwards text, small capitals
 MIN_WORDS = 3
 TOP_K = 10  # candidate languages read per detector; a supported language further down is ~0
 # A word: a space-separated token made of three or more letters (inner hyphens and apostrophes

@@ -6,7 +6,8 @@ and invisible characters undone). In the folded form every letter may repeat ("n
 "nude") but never vanish ("ass" never meets "as", "class" or "assassin"). An allow-phrase such
 as "chicken breast" neutralises a term that lies wholly inside it. Two more readings are scanned
 with the folded patterns when a prompt calls for them: spaced letters after a one-letter word
-("a n u d e"), and masked letters read as the listed term they fit ("n*de"; `MaskedWords`).
+("a n u d e"), and masked letters or a dot inside a word read as the listed term they fit ("n*de",
+"nu.de"; `MaskedWords`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from moderation.normalise import NormalisedText, basic, fold
 from moderation.taxonomy import Category
 from moderation.types import ClassifierResult, Evidence, Span, Stage
 
-VERSION = "3"  # 2: masked letters ("n*de") read as the listed term they fit; 3: upside-down text folded
+# 2: masked letters ("n*de") read as the listed term they fit. 3: dotted words ("nu.de") too, and
+# the folded form reads upside-down and backwards text, small capitals and regional indicators.
+VERSION = "3"
 SEXUAL_MINORS = Category.SEXUAL_MINORS.value
 MIN_CAP = 0.8  # a lower cap would quietly undo term weights that policies' thresholds rely on
 # With `corroborate_below` set, a category whose strongest term weighs less than it is a weak score,
@@ -167,10 +170,13 @@ _SPACED_FROM_ARTICLE = re.compile(
 # sides count, so "*sparkles*", "**bold**", "5*" and "#hashtag" are left alone.
 _MASKED = re.compile(r"[^\W\d_]+(?:[*#_]+[^\W\d_]+)+")
 _MASK_CHARS = re.compile(r"[*#_]")
+# A dot inside a word, hiding nothing: "nu.de", "n.ude". Runs of single dotted letters ("n.u.d.e")
+# are already joined by the normaliser; "e.g" and "a.m" join to no listed word.
+_DOTTED = re.compile(r"[^\W\d_]+(?:\.[^\W\d_]+)+")
 
 
 class MaskedWords:
-    """Reads masked letters back as the listed word they hide.
+    """Reads masked letters (and a dot inside a word) back as the listed word they hide.
 
     Masking is how people write a word they know is censored, so a masked word is read as the
     listed word it fits (one letter per mask character, at most a third of the letters hidden),
@@ -190,11 +196,19 @@ class MaskedWords:
         for word in sorted(words):
             by_length.setdefault(len(word), []).append(word)
         self._by_length = by_length
+        self._words = frozenset(words)
 
     def resolve(self, text: str) -> str:
-        """`text` with each masked word that fits a listed word replaced by it (same length, so
-        evidence offsets still point into the folded form)."""
-        return _MASKED.sub(self._word, text)
+        """`text` with each masked or dotted word that fits a listed word replaced by it (padded
+        to the same length, so evidence offsets still point into the folded form)."""
+        return _DOTTED.sub(self._dotted, _MASKED.sub(self._word, text))
+
+    def _dotted(self, match: re.Match[str]) -> str:
+        token = match.group(0)
+        joined = token.replace(".", "")
+        stem = joined[:-1] if joined.endswith("s") else joined
+        listed = joined in self._words or stem in self._words
+        return joined + " " * (len(token) - len(joined)) if listed else token
 
     def _word(self, match: re.Match[str]) -> str:
         token = match.group(0)
@@ -232,7 +246,7 @@ def scan_forms(text: NormalisedText, masked: MaskedWords | None = None) -> list[
         glued = fold(_SPACED_FROM_ARTICLE.sub(lambda m: m.group(0).replace(m.group("sep"), ""), base))
         if glued != folded:
             forms.append(("spaced", glued))
-    if masked is not None and _MASK_CHARS.search(folded):
+    if masked is not None and (_MASK_CHARS.search(folded) or _DOTTED.search(folded)):
         unmasked = masked.resolve(folded)
         if unmasked != folded:
             forms.append(("masked", unmasked))

@@ -21,7 +21,9 @@ from moderation.normalise import NormalisedText, basic, fold
 from moderation.taxonomy import Signal
 from moderation.types import ClassifierResult, Evidence, Span, Stage
 
-VERSION = "3"  # 2: masked cues ("ch*ld") read as the listed cue they fit; 3: upside-down text folded
+# 2: masked cues ("ch*ld") read as the listed cue they fit. 3: dotted cues ("chi.ld") too, and the
+# folded form reads upside-down and backwards text, small capitals and regional indicators.
+VERSION = "3"
 
 
 def _words(text: str) -> frozenset[str]:

@@ -29,7 +29,7 @@ from moderation.normalise import NormalisedText, fold
 from moderation.taxonomy import Category
 from moderation.types import ClassifierResult, Evidence, Span, Stage
 
-VERSION = "2"  # 2: upside-down text is folded back before names are looked up
+VERSION = "2"  # 2: the folded form reads upside-down and backwards text, small capitals
 
 
 def _words(text: str) -> frozenset[str]:

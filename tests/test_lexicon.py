@@ -220,6 +220,23 @@ def test_masks_that_hide_no_listed_word_score_nothing(lexicon: LexiconClassifier
     assert _scores(lexicon, benign) == {}
 
 
+@pytest.mark.parametrize(
+    ("dotted", "term"),
+    [("a nu.de woman on a bed", "nude"), ("a n.ude woman", "nude"), ("na.ked girls", "naked")],
+)
+def test_a_dot_inside_a_listed_word_is_read_through(lexicon: LexiconClassifier, dotted: str, term: str) -> None:
+    result = lexicon.classify([normalise(dotted)])[0]
+    (evidence,) = [e for e in result.evidence if e.rule == f"term:{term}"]
+    assert evidence.span is not None and evidence.span.form == "masked"
+    folded = normalise(dotted).forms["folded"]  # padded to the same length: offsets still line up
+    assert "." in folded[evidence.span.start : evidence.span.end]
+
+
+@pytest.mark.parametrize("benign", ["e.g. a cat on a mat", "a meeting at 3 p.m. in the U.S.", "see example.com"])
+def test_dots_that_join_no_listed_word_score_nothing(lexicon: LexiconClassifier, benign: str) -> None:
+    assert _scores(lexicon, benign) == {}
+
+
 def test_a_mask_that_fits_two_listed_words_is_not_guessed() -> None:
     clf = build("lexicon", lists=load_lists(add={"violence": ["zarp | 0.9"], "hate": ["zerp | 0.9"]}))
     assert _scores(clf, "a z*rp") == {}

@@ -182,3 +182,4 @@ def test_masked_cue_is_read_as_the_listed_cue(minors: MinorsCueClassifier) -> No
     """A masked cue ("ch*ld") counts for the sexual/minors rule as a masked sexual word does."""
     plain = minors.classify([normalise("a child")])[0].scores
     assert minors.classify([normalise("a n*ked ch*ld")])[0].scores == plain
+    assert minors.classify([normalise("a naked chi.ld")])[0].scores == plain  # a dot inside the cue
