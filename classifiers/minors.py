@@ -15,14 +15,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from classifiers.lexicon import AllowFilter, Match, TermMatcher, best_matches, masked_words_for, matcher_for
+from classifiers.lexicon import (
+    AllowFilter,
+    Match,
+    TermMatcher,
+    best_matches,
+    masked_words_for,
+    matcher_for,
+    split_words_for,
+)
 from moderation.lists import WordLists, load_lists
 from moderation.normalise import NormalisedText, basic, fold
 from moderation.taxonomy import Signal
 from moderation.types import ClassifierResult, Evidence, Span, Stage
 
-# 2: masked cues ("ch*ld") read as the listed cue they fit. 3: dotted cues ("chi.ld") too, and the
-# folded form reads upside-down and backwards text, small capitals and regional indicators.
+# 2: masked cues ("ch*ld") read as the listed cue they fit. 3: dotted and split cues ("chi.ld",
+# "chi ld") too, and the folded form reads upside-down and backwards text, small capitals and more.
 VERSION = "3"
 
 
@@ -212,6 +220,7 @@ class MinorsCueClassifier:
         self._matchers = {Signal.MINORS.value: matcher_for(self.lists["minors"])}
         self._allow = AllowFilter(self.lists["allow"])
         self._masked = masked_words_for((tuple(self.lists["minors"]),))
+        self._split = split_words_for((tuple(self.lists["minors"]),))
 
     @classmethod
     def from_options(
@@ -227,7 +236,9 @@ class MinorsCueClassifier:
     def _one(self, text: NormalisedText) -> ClassifierResult:
         started = time.perf_counter()
         evidence: list[Evidence] = []
-        for m in best_matches(self._matchers, self._allow, text, self._masked).get(Signal.MINORS.value, []):
+        for m in best_matches(self._matchers, self._allow, text, self._masked, self._split).get(
+            Signal.MINORS.value, []
+        ):
             evidence.append(
                 Evidence(
                     label=Signal.MINORS.value,

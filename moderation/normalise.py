@@ -143,6 +143,17 @@ def _word_costs() -> dict[str, float]:
     return {w: math.log((rank + 1) * scale) for rank, w in enumerate(words)}
 
 
+def word_rank(word: str) -> int | None:
+    """`word`'s frequency rank among MiniLM's vocabulary words; None if it is not one of them, or
+    if the model package (and so the vocabulary) is not installed."""
+    return _word_ranks().get(word)
+
+
+@cache
+def _word_ranks() -> dict[str, int]:
+    return {w: rank for rank, w in enumerate(_word_costs())}
+
+
 def _segment(run: str) -> str:
     """The run followed by its cheapest split into vocabulary words (unchanged if none covers it)."""
     costs = _word_costs()

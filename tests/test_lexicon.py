@@ -237,6 +237,43 @@ def test_dots_that_join_no_listed_word_score_nothing(lexicon: LexiconClassifier,
     assert _scores(lexicon, benign) == {}
 
 
+@pytest.mark.parametrize(
+    ("split", "term"),
+    [
+        ("a nu de woman on a bed", "nude"),
+        ("a nak ed woman", "naked"),
+        ("a wo man who is na ked", "naked"),
+        ("a to pless girl at the beach", "topless"),
+    ],
+)
+def test_a_listed_word_split_in_two_is_read_as_one(lexicon: LexiconClassifier, split: str, term: str) -> None:
+    result = lexicon.classify([normalise(split)])[0]
+    (evidence,) = [e for e in result.evidence if e.rule == f"term:{term}"]
+    assert evidence.span is not None and evidence.span.form == "split"
+    folded = normalise(split).forms["folded"]  # the space moves after the word: offsets line up
+    assert " " in folded[evidence.span.start : evidence.span.end]
+
+
+@pytest.mark.parametrize(
+    "benign",
+    [
+        "a pen is on the table",  # both common words
+        "an al pacino poster",
+        "lol i love naps",  # a one-letter part: "loli" is no reading
+        "the child s mother",
+    ],
+)
+def test_words_that_only_happen_to_join_into_a_listed_word_stay_apart(lexicon: LexiconClassifier, benign: str) -> None:
+    assert _scores(lexicon, benign) == {}
+
+
+def test_compounds_of_real_words_are_not_split_words() -> None:
+    """A part of four letters or more that is a word ("flower") makes a compound, not a fragment."""
+    clf = build("lexicon", lists=load_lists(add={"violence": ["sunflower | 0.9", "zorbnak | 0.9"]}))
+    assert _scores(clf, "a sun flower field") == {}
+    assert _scores(clf, "a zorb nak") == {"violence": 0.9}  # fragments: joined
+
+
 def test_a_mask_that_fits_two_listed_words_is_not_guessed() -> None:
     clf = build("lexicon", lists=load_lists(add={"violence": ["zarp | 0.9"], "hate": ["zerp | 0.9"]}))
     assert _scores(clf, "a z*rp") == {}

@@ -183,3 +183,4 @@ def test_masked_cue_is_read_as_the_listed_cue(minors: MinorsCueClassifier) -> No
     plain = minors.classify([normalise("a child")])[0].scores
     assert minors.classify([normalise("a n*ked ch*ld")])[0].scores == plain
     assert minors.classify([normalise("a naked chi.ld")])[0].scores == plain  # a dot inside the cue
+    assert minors.classify([normalise("a naked chi ld")])[0].scores == plain  # a cue split in two
