@@ -45,12 +45,13 @@ def _plain_units(text: str) -> list[str]:
     """The term as typed, whitespace flexible; matched case-insensitively on the original prompt.
 
     Quotes and commas may stand beside the space between words: "a 'Sex on the Beach' cocktail"
-    meets the allow phrase "sex on the beach cocktail" in the original form as in the folded one.
+    meets the allow phrase "sex on the beach cocktail" in the original form as in the folded one,
+    and a hyphen may stand for it: "a nude-colored dress" meets "nude colored".
     """
     units: list[str] = []
     for i, word in enumerate(text.split()):
         if i:
-            units.append(r"[\W_]*\s[\W_]*")
+            units.append(r"(?:[\W_]*\s[\W_]*|-)")
         units.extend(re.escape(c) for c in word)
     return units
 
