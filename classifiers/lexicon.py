@@ -259,9 +259,9 @@ class SplitWords:
         joined = first + second
         if joined not in self._words and not (joined.endswith("s") and joined[:-1] in self._words):
             return False
-        ranks = [word_rank(first), word_rank(second)]
         if word_rank("the") is None:  # no vocabulary to tell words from fragments
             return False
+        ranks = [word_rank(first), word_rank(second)]
         if any(r is not None and len(p) >= 4 for r, p in zip(ranks, (first, second), strict=True)):
             return False
         if all(r is not None and r < _COMMON_RANK for r in ranks):

@@ -81,7 +81,6 @@ _UNTURN = str.maketrans(_TURNED)
 _TURN_MARKS = frozenset("ɐɔǝɟƃᵷɥᴉɾʞɯɹʇʌʍʎ∀ƆᗡƎℲ⅁ꓘ˥⅂Ԁᴚ⊥∩⅄ן")
 _TURNED_RUN = re.compile("[" + re.escape("".join(_TURNED)) + "]+")
 _WORD = re.compile(r"[^\W\d_]+")
-_LONG_WORD = re.compile(r"[^\W\d_]{3,}")
 
 
 @cache
@@ -191,9 +190,13 @@ def _join_spaced_words(text: str) -> str:
     return _SPACED_WORDS.sub(lambda m: " ".join(w.replace(" ", "") for w in re.split(r"[ \t]{2,}", m.group(0))), text)
 
 
-def _vocabulary_hits(text: str) -> int:
+def _vocabulary_hits(text: str, min_letters: int = 1) -> int:
+    """How many words of `text` with at least `min_letters` letters are MiniLM vocabulary words
+    (of one-letter words only "a" and "i" count)."""
     costs = _word_costs()
-    return sum(1 for w in _WORD.findall(text.lower()) if w in costs and (len(w) > 1 or w in "ai"))
+    return sum(
+        1 for w in _WORD.findall(text.lower()) if len(w) >= min_letters and w in costs and (len(w) > 1 or w in "ai")
+    )
 
 
 def _upright(token: str) -> bool:
@@ -231,20 +234,16 @@ def _unreverse(text: str) -> str:
     Only where the forward reading holds few vocabulary words and a backward one most of them, so
     ordinary text, names, tags and other languages are never reversed.
     """
-    words = _LONG_WORD.findall(text)
-    if len(words) < 2 or not _word_costs():
+    words = sum(1 for w in _WORD.findall(text) if len(w) >= 3)
+    if words < 2 or not _word_costs():
         return text
-    forward = _long_hits(text)
-    if 2 * forward > len(words):
+    forward = _vocabulary_hits(text, 3)
+    if 2 * forward > words:
         return text
-    backward = max((text[::-1], _TOKEN.sub(lambda m: m.group(0)[::-1], text)), key=_long_hits)
-    hits = _long_hits(backward)
-    return backward if hits >= 2 and hits >= 2 * forward + 1 and 3 * hits >= 2 * len(words) else text
-
-
-def _long_hits(text: str) -> int:
-    costs = _word_costs()
-    return sum(1 for w in _LONG_WORD.findall(text) if w.lower() in costs)
+    readings = (text[::-1], _TOKEN.sub(lambda m: m.group(0)[::-1], text))
+    backward = max(readings, key=lambda r: _vocabulary_hits(r, 3))
+    hits = _vocabulary_hits(backward, 3)
+    return backward if hits >= 2 and hits >= 2 * forward + 1 and 3 * hits >= 2 * words else text
 
 
 def basic(text: str) -> str:
@@ -256,7 +255,8 @@ def basic(text: str) -> str:
 
 
 def fold(text: str) -> str:
-    """The aggressive form used for list matching: basic + upside-down + homoglyphs + accents + leet + spacing.
+    """The aggressive form used for list matching: upside-down runs turned back, then basic,
+    homoglyphs, accents, leetspeak and spacing undone, and text typed backwards read forwards.
 
     Runs of three or more letters shrink to two; list matchers allow any letter to repeat, so
     "nuuuude" still meets "nude" while "ass" never meets "as".
