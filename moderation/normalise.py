@@ -81,6 +81,23 @@ _UNTURN = str.maketrans(_TURNED)
 _TURN_MARKS = frozenset("ɐɔǝɟƃᵷɥᴉɾʞɯɹʇʌʍʎ∀ƆᗡƎℲ⅁ꓘ˥⅂Ԁᴚ⊥∩⅄ן")
 _TURNED_RUN = re.compile("[" + re.escape("".join(_TURNED)) + "]+")
 _WORD = re.compile(r"[^\W\d_]+")
+_REGIONAL_INDICATORS = range(0x1F1E6, 0x1F200)
+
+
+@cache
+def _pictograph() -> re.Pattern[str]:
+    """Unicode's "other symbols" from the arrows block up (emoji, dingbats, pictographs), as ranges;
+    not the regional indicators (flags: the confusables table reads them as letters) nor ©, ® or °."""
+    codes = [
+        c for c in range(0x2190, 0x1FB00) if unicodedata.category(chr(c)) == "So" and c not in _REGIONAL_INDICATORS
+    ]
+    ranges: list[list[int]] = []
+    for c in codes:
+        if ranges and ranges[-1][1] == c - 1:
+            ranges[-1][1] = c
+        else:
+            ranges.append([c, c])
+    return re.compile("[" + "".join(f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges) + "]")
 
 
 @cache
@@ -289,6 +306,27 @@ class NormalisedText:
         return out
 
 
+def described(text: str) -> str | None:
+    """The prompt with each emoji and pictograph replaced by its Unicode name ("a 🔪 in his chest"
+    -> "a hocho in his chest"), or None if it has none.
+
+    MiniLM reads an emoji as an unknown token, so a prompt that says its subject in emoji reads as
+    empty to the model. Only models score this form: list terms stay on what was typed, so a name
+    such as "no one under eighteen symbol" (🔞) is never a minors cue.
+    """
+    if text.isascii():
+        return None
+    pictograph = _pictograph()
+    if not pictograph.search(text):
+        return None
+    named = pictograph.sub(lambda m: f" {unicodedata.name(m.group(0), '').lower()} ", strip_invisible(text))
+    return _WS.sub(" ", named).strip()
+
+
 def normalise(text: str) -> NormalisedText:
     b = basic(text)
-    return NormalisedText(original=text, forms={"original": text, "basic": b, "folded": fold(text)})
+    forms = {"original": text, "basic": b, "folded": fold(text)}
+    pictured = described(text)
+    if pictured is not None:
+        forms["described"] = pictured
+    return NormalisedText(original=text, forms=forms)

@@ -192,6 +192,17 @@ def test_disguised_sexual_prompts_reach_block_threshold(
     assert result.scores["sexual"] >= block_thresholds["sexual"]
 
 
+def test_emoji_are_read_through_the_described_form(
+    clf: EmbeddingClassifier, block_thresholds: dict[str, float]
+) -> None:
+    """A subject said in emoji reads as unknown tokens to MiniLM; the described form names it."""
+    text = normalise("a 🔪 in a man's chest with 🩸 everywhere")
+    without = type(text)(text.original, {k: v for k, v in text.forms.items() if k != "described"})
+    (plain,) = clf.classify([without])
+    (result,) = clf.classify([text])
+    assert plain.scores["violence"] < block_thresholds["violence"] <= result.scores["violence"]
+
+
 def test_long_prompt_is_scored_past_the_first_window(clf: EmbeddingClassifier) -> None:
     """A long prompt is cut into several token windows instead of being truncated."""
     _, owner = clf.encoder.embed_windows([BENIGN_SCENE * 2])

@@ -106,6 +106,23 @@ def test_fold_leaves_ordinary_text_readable(text: str) -> None:
     assert fold(text) == text
 
 
+def test_emoji_are_described_in_words_for_the_models() -> None:
+    """MiniLM reads an emoji as an unknown token; the "described" form names it."""
+    forms = normalise("a 🔪 in a man's chest with 🩸 everywhere").forms
+    assert forms["described"] == "a hocho in a man's chest with drop of blood everywhere"
+    assert forms["folded"] == fold("a 🔪 in a man's chest with 🩸 everywhere")  # lists still read what was typed
+
+
+@pytest.mark.parametrize("text", ["a plain prompt", "a 90° angle, © 2024", "🇺🇸 flag"])
+def test_no_described_form_without_pictographs(text: str) -> None:
+    """Degree and copyright signs are no pictographs; regional indicators fold as letters instead."""
+    assert "described" not in normalise(text).forms
+
+
+def test_a_joined_emoji_sequence_is_described_by_its_parts() -> None:
+    assert normalise("👨\u200d👩\u200d👧 on a picnic").forms["described"] == "man woman girl on a picnic"
+
+
 def test_basic_collapses_whitespace_and_case() -> None:
     """The basic form is NFKC, case-folded, single-spaced."""
     assert basic("  A\tWatercolor\n\nOF  a Lighthouse ") == "a watercolor of a lighthouse"
