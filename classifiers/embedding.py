@@ -32,6 +32,7 @@ import structlog
 
 from classifiers.base import ClassifierLoadError
 from classifiers.word_toxicity import WordToxicityModel
+from moderation.normalise import FORMS_VERSION
 from moderation.taxonomy import Category, Signal
 from moderation.types import ClassifierResult, Stage
 
@@ -252,7 +253,9 @@ class EmbeddingClassifier:
             if extra and (path.parent / extra).is_file():
                 digest.update((path.parent / extra).read_bytes())
         # bf16 scores differ from float32 ones (by < 0.011 on 600 validation prompts): say so in audit records.
-        self.version = f"{self.head.version}+{digest.hexdigest()[:10]}" + ("+bf16" if precision == "bf16" else "")
+        self.version = f"{self.head.version}+{digest.hexdigest()[:10]}+forms{FORMS_VERSION}" + (
+            "+bf16" if precision == "bf16" else ""
+        )
         delta = self.head.delta_file
         delta_path = (path.parent / delta) if delta else None
         if delta_path is not None and not delta_path.is_file():

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from classifiers.base import ClassifierLoadError
+from moderation.normalise import FORMS_VERSION
 from moderation.taxonomy import UnknownCategoryError, parse_category
 from moderation.types import ClassifierResult, Stage
 
@@ -75,7 +76,9 @@ class HFSequenceClassifier:
         self._multi_label = multi_label
         self._max_length = max_length
         self._batch_size = batch_size
-        self.version = f"{path.name}@{getattr(self._model.config, '_commit_hash', None) or 'local'}"
+        self.version = (
+            f"{path.name}@{getattr(self._model.config, '_commit_hash', None) or 'local'}+forms{FORMS_VERSION}"
+        )
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any] | None = None, **_context: Any) -> HFSequenceClassifier:

@@ -16,6 +16,10 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 
+# What the forms read; classifiers that score every form carry it in their version, so audit records
+# tell decisions apart that the same weights made on differently read prompts. 2: upside-down and
+# backwards text, letters named after Latin ones, and the "described" form (emoji named).
+FORMS_VERSION = "2"
 # Zero-width, joiners, bidi controls, soft hyphen, word joiner, BOM, variation selectors, tags.
 _INVISIBLE = re.compile(
     "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
