@@ -253,7 +253,7 @@ class EmbeddingClassifier:
             if extra and (path.parent / extra).is_file():
                 digest.update((path.parent / extra).read_bytes())
         # bf16 scores differ from float32 ones (by < 0.011 on 600 validation prompts): say so in audit records.
-        self.version = f"{self.head.version}+{digest.hexdigest()[:10]}+forms{FORMS_VERSION}" + (
+        self.version = f"{self.head.version}+forms{FORMS_VERSION}+{digest.hexdigest()[:10]}" + (
             "+bf16" if precision == "bf16" else ""
         )
         delta = self.head.delta_file
