@@ -18,7 +18,7 @@ from importlib import resources
 
 # What the forms read; classifiers that score every form carry it in their version, so audit records
 # tell decisions apart that the same weights made on differently read prompts. 2: upside-down and
-# backwards text, letters named after Latin ones, and the "described" form (emoji named).
+# backwards text, letters named after Latin ones, drawn letters ("|_|"), and the "described" form.
 FORMS_VERSION = "2"
 # Zero-width, joiners, bidi controls, soft hyphen, word joiner, BOM, variation selectors, tags.
 _INVISIBLE = re.compile(
@@ -38,6 +38,15 @@ _LEET = str.maketrans(
 )  # fmt: skip
 _LEET_CHARS = frozenset("0123456789@$!|+€£¢(")
 _LEET_SHORT = re.compile(r"[^\W\d_]0|0[^\W\d_]")
+# Letters drawn with several symbols ("n|_|de", "|\\|ude", "p()rn"), longest first; read inside a
+# token that has a letter too, before the one-symbol table turns "|" into "l" and "(" into "c".
+# Not "><" for x: it is every pair of HTML tags ("<br><br>").
+_LEET_DRAWN = (
+    ("\\/\\/", "w"), ("|\\/|", "m"), ("/\\/\\", "m"), ("|_|", "u"), ("(_)", "u"), ("|\\|", "n"),
+    ("|-|", "h"), ("/\\", "a"), ("\\/", "v"), ("()", "o"), ("[)", "d"), ("|)", "d"), ("|<", "k"),
+)  # fmt: skip
+_LEET_DRAWN_RE = re.compile("|".join(re.escape(seq) for seq, _ in _LEET_DRAWN))
+_LEET_DRAWN_MAP = dict(_LEET_DRAWN)
 _TOKEN = re.compile(r"\S+")
 # Three or more single characters separated by one separator: "n u d e", "n.u.d.e", "n_u-d_e".
 # The same separator throughout, so "a n.u.d.e" joins only "n.u.d.e".
@@ -138,6 +147,8 @@ def _strip_accents(text: str) -> str:
 def _fold_leet(text: str) -> str:
     def fold(match: re.Match[str]) -> str:
         token = match.group(0)
+        if _LEET_DRAWN_RE.search(token) and any(c.isalpha() for c in token):
+            token = _LEET_DRAWN_RE.sub(lambda m: _LEET_DRAWN_MAP[m.group(0)], token)
         if _LEET_SHORT.fullmatch(token):  # "n0 clothes", "t0": a zero beside one letter is an o
             return token.replace("0", "o")
         if sum(c.isalpha() for c in token) >= 2 and any(c in _LEET_CHARS for c in token):

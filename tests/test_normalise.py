@@ -31,6 +31,10 @@ from moderation.normalise import basic, fold, normalise
         ("🅽🆄🅳🅴", "nude"),  # negative squared letters
         ("🇳🇺🇩🇪", "nude"),  # regional indicators
         ("n0 clothes", "no clothes"),  # a zero beside a single letter
+        ("n|_|de", "nude"),  # letters drawn with several symbols
+        ("|\\|ude", "nude"),
+        ("p()rn", "porn"),
+        ("|<ill", "kill"),
         ("namow edun a", "a nude woman"),  # typed backwards
     ],
 )
@@ -90,6 +94,7 @@ def test_fold_leaves_upright_text_with_turned_letters_alone(text: str) -> None:
         "#nofilter #instagood #ootd",  # tags
         "xi jinping and kim jong un",  # names
         "a 3d render in 4k, f1.8",  # digits beside letters that are not a lone zero
+        "<br><br> a line break",  # "><" is no drawn x
         "stressed desserts",  # reversible words: forwards already reads
     ],
 )
