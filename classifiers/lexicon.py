@@ -176,6 +176,12 @@ _MASK_CHARS = re.compile(r"[*#_]")
 _DOTTED = re.compile(r"[^\W\d_]+(?:\.[^\W\d_]+)+")
 
 
+@lru_cache(maxsize=32)
+def listed_words(lists: tuple[tuple[Term, ...], ...]) -> frozenset[str]:
+    """The one-word terms of `lists`, folded (~15 ms): what masked, dotted and split words may be read as."""
+    return frozenset(w for w in (fold(term.text).strip() for terms in lists for term in terms) if w.isalpha())
+
+
 class MaskedWords:
     """Reads masked letters (and a dot inside a word) back as the listed word they hide.
 
@@ -186,13 +192,9 @@ class MaskedWords:
     guess would put words in the user's mouth.
     """
 
-    def __init__(self, lists: Sequence[Sequence[Term]]) -> None:
-        words: set[str] = set()
-        for terms in lists:
-            for term in terms:
-                word = fold(term.text).strip()
-                if word.isalpha() and len(word) >= 3:  # one-word terms: "plan" from "plan an attack" is no slur
-                    words.add(word)
+    def __init__(self, lists: tuple[tuple[Term, ...], ...]) -> None:
+        # One-word terms only: "plan" from "plan an attack" is no slur.
+        words = {w for w in listed_words(lists) if len(w) >= 3}
         by_length: dict[int, list[str]] = {}
         for word in sorted(words):
             by_length.setdefault(len(word), []).append(word)
@@ -247,10 +249,10 @@ class SplitWords:
     meant ("pro ana", "douche bag", "nig gers").
     """
 
-    def __init__(self, lists: Sequence[Sequence[Term]]) -> None:
-        folded = {fold(term.text).strip() for terms in lists for term in terms}
-        self._listed = frozenset(w for w in folded if w.isalpha())
+    def __init__(self, lists: tuple[tuple[Term, ...], ...]) -> None:
+        self._listed = listed_words(lists)
         self._words = frozenset(w for w in self._listed if len(w) >= 4)
+        self._has_vocabulary = word_rank("the") is not None  # without it, words and fragments look alike
 
     def _is_listed(self, part: str) -> bool:
         return part in self._listed or (part.endswith("s") and part[:-1] in self._listed)
@@ -259,7 +261,7 @@ class SplitWords:
         joined = first + second
         if joined not in self._words and not (joined.endswith("s") and joined[:-1] in self._words):
             return False
-        if word_rank("the") is None:  # no vocabulary to tell words from fragments
+        if not self._has_vocabulary:
             return False
         ranks = [word_rank(first), word_rank(second)]
         if any(r is not None and len(p) >= 4 for r, p in zip(ranks, (first, second), strict=True)):
