@@ -26,7 +26,8 @@ from moderation.types import ClassifierResult, Evidence, Span, Stage
 
 # 2: masked letters ("n*de") read as the listed term they fit. 3: dotted and split words ("nu.de",
 # "nu de") too, and the folded form reads upside-down and backwards text, small capitals and more.
-VERSION = "3"
+# 4: the "vowelled" form ("nkd" read as "naked").
+VERSION = "4"
 SEXUAL_MINORS = Category.SEXUAL_MINORS.value
 MIN_CAP = 0.8  # a lower cap would quietly undo term weights that policies' thresholds rely on
 # With `corroborate_below` set, a category whose strongest term weighs less than it is a weak score,
@@ -291,13 +292,19 @@ def split_words_for(lists: tuple[tuple[Term, ...], ...]) -> SplitWords:
 
 
 def scan_forms(
-    text: NormalisedText, masked: MaskedWords | None = None, split: SplitWords | None = None
+    text: NormalisedText,
+    masked: MaskedWords | None = None,
+    split: SplitWords | None = None,
+    *,
+    guessed: bool = True,
 ) -> list[tuple[str, str]]:
     """(form, text) pairs to scan; forms other than "original" use the folded patterns.
 
     Besides the original and the folded form, a "spaced" form is scanned when spaced-out letters
     start with "a" or "i", gluing that letter on: both readings are then checked; a "masked" form
-    when masked letters fit a listed word; and a "split" form when a listed word is split in two.
+    when masked letters fit a listed word; a "split" form when a listed word is split in two; and,
+    unless `guessed` is false, the "vowelled" form, whose words typed without vowels are a guess
+    (the minors rule, a hard block, does not take a guessed "bby" as "baby").
     """
     forms = [("original", text.original)]
     folded = text.forms.get("folded")
@@ -316,6 +323,9 @@ def scan_forms(
         joined = split.resolve(folded)
         if joined != folded:
             forms.append(("split", joined))
+    restored = text.forms.get("vowelled")
+    if guessed and restored is not None:
+        forms.append(("vowelled", restored))
     return forms
 
 
@@ -339,10 +349,12 @@ def best_matches(
     text: NormalisedText,
     masked: MaskedWords | None = None,
     split: SplitWords | None = None,
+    *,
+    guessed: bool = True,
 ) -> dict[str, list[Match]]:
     """Per list, the non-neutralised matches, one per term (original-form evidence preferred)."""
     found: dict[str, dict[str, Match]] = {name: {} for name in matchers}
-    for form, form_text in scan_forms(text, masked, split):
+    for form, form_text in scan_forms(text, masked, split, guessed=guessed):
         allowed = allow.spans(form, form_text)
         for name, matcher in matchers.items():
             seen = found[name]

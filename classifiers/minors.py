@@ -236,9 +236,8 @@ class MinorsCueClassifier:
     def _one(self, text: NormalisedText) -> ClassifierResult:
         started = time.perf_counter()
         evidence: list[Evidence] = []
-        for m in best_matches(self._matchers, self._allow, text, self._masked, self._split).get(
-            Signal.MINORS.value, []
-        ):
+        matches = best_matches(self._matchers, self._allow, text, self._masked, self._split, guessed=False)
+        for m in matches.get(Signal.MINORS.value, []):
             evidence.append(
                 Evidence(
                     label=Signal.MINORS.value,

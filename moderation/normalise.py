@@ -3,7 +3,8 @@
 A prompt is kept in several *forms*; classifiers see all of them, and the lexicon folds its own
 terms with the same function, so whatever trick defeats one form (homoglyphs, leetspeak, spaced
 letters, stretched letters, upside-down text, invisible characters) is undone in another and can
-never become a way around a list.
+never become a way around a list. Words typed without vowels get a form of their own
+(`vowelled`), since reading them is a guess.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from importlib import resources
 # What the forms read; classifiers that score every form carry it in their version, so audit records
 # tell decisions apart that the same weights made on differently read prompts. 2: upside-down and
 # backwards text, letters named after Latin ones, drawn letters ("|_|"), and the "described" form.
-FORMS_VERSION = "2"
+# 3: the "vowelled" form (words typed without vowels).
+FORMS_VERSION = "3"
 # Zero-width, joiners, bidi controls, soft hyphen, word joiner, BOM, variation selectors, tags.
 _INVISIBLE = re.compile(
     "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
@@ -278,6 +280,55 @@ def _unreverse(text: str) -> str:
     return backward if hits >= 2 and hits >= 2 * forward + 1 and 3 * hits >= 2 * words else text
 
 
+_VOWELS = frozenset("aeiou")
+_VOWEL_RANK = 12000  # only common words are restored: rarer ones fit too many skeletons by chance
+_NO_VOWEL_RUN = re.compile(r"(?<![^\W\d_])[b-df-hj-np-tv-z]{3,}(?![^\W\d_])")
+_ACRONYM = re.compile(r"(?<![^\W\d_])[A-Z]{2,}(?![^\W\d_])")
+
+
+def _skeleton(word: str) -> str:
+    return "".join(c for c in word if c not in _VOWELS)
+
+
+@cache
+def _skeletons() -> dict[str, tuple[str, ...]]:
+    """Consonant skeleton -> the common vocabulary words of three or more letters with it, most
+    frequent first."""
+    out: dict[str, list[str]] = {}
+    for rank, word in enumerate(_word_costs()):
+        if rank >= _VOWEL_RANK:
+            break
+        skeleton = _skeleton(word)
+        if len(word) >= 3 and len(skeleton) >= 2 and skeleton != word:
+            out.setdefault(skeleton, []).append(word)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def vowelled(folded: str, original: str = "") -> str | None:
+    """The folded prompt with words typed without their vowels ("a nkd wmn wth no clths") read as
+    the most frequent common word they fit ("a naked woman with no clothes"), or None if none is.
+
+    Only a lower-case run of three or more letters with no vowel that is no vocabulary word is
+    read, as a word with the same consonants in the same order. Runs that keep a vowel ("womn",
+    but also "lol" and slurs with a vowel) are left alone: they fit too many words, and so are
+    acronyms, runs typed in capitals in an `original` that has lower-case letters ("CPR").
+    """
+    costs = _word_costs()
+    if not costs or not _NO_VOWEL_RUN.search(folded):
+        return None
+    skeletons = _skeletons()
+    acronyms = {w.lower() for w in _ACRONYM.findall(original)} if any(c.islower() for c in original) else set()
+
+    def restore(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token in costs or token in acronyms:
+            return token
+        return next(iter(skeletons.get(token, ())), token)
+
+    restored = _NO_VOWEL_RUN.sub(restore, folded)
+    return restored if restored != folded else None
+
+
 def basic(text: str) -> str:
     """NFKC, invisible characters removed, case-folded, whitespace collapsed."""
     text = unicodedata.normalize("NFKC", text)
@@ -340,7 +391,11 @@ def described(text: str) -> str | None:
 
 def normalise(text: str) -> NormalisedText:
     b = basic(text)
-    forms = {"original": text, "basic": b, "folded": fold(text)}
+    folded = fold(text)
+    forms = {"original": text, "basic": b, "folded": folded}
+    restored = vowelled(folded, text)
+    if restored is not None:
+        forms["vowelled"] = restored
     pictured = described(text)
     if pictured is not None:
         forms["described"] = pictured

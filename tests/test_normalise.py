@@ -128,6 +128,34 @@ def test_a_joined_emoji_sequence_is_described_by_its_parts() -> None:
     assert normalise("👨\u200d👩\u200d👧 on a picnic").forms["described"] == "man woman girl on a picnic"
 
 
+@pytest.mark.parametrize(
+    ("typed", "read"),
+    [
+        ("nkd wmn lying on silk sheets", "naked women lying on silk sheets"),
+        ("a mn gttng stbbd", "a mn getting stabbed"),  # two letters fit too many words to guess
+        ("NKD LDY", "naked lady"),  # all capitals: shouting, not acronyms
+    ],
+)
+def test_words_typed_without_vowels_get_a_vowelled_form(typed: str, read: str) -> None:
+    forms = normalise(typed).forms
+    assert forms["vowelled"] == read
+    assert forms["folded"] == fold(typed)  # the guess is a form of its own; folding is unchanged
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a lighthouse at dusk",  # every word a vocabulary word
+        "CPR training poster, NYC subway map",  # acronyms typed in capitals
+        "lol omg a womn",  # a run that keeps a vowel fits too many words
+        "hw to mk it",  # two-letter runs are not read
+        "nsfw",  # no common word has these consonants
+    ],
+)
+def test_no_vowelled_form_where_nothing_is_read(text: str) -> None:
+    assert "vowelled" not in normalise(text).forms
+
+
 def test_basic_collapses_whitespace_and_case() -> None:
     """The basic form is NFKC, case-folded, single-spaced."""
     assert basic("  A\tWatercolor\n\nOF  a Lighthouse ") == "a watercolor of a lighthouse"
