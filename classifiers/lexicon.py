@@ -26,7 +26,7 @@ from moderation.types import ClassifierResult, Evidence, Span, Stage
 
 # 2: masked letters ("n*de") read as the listed term they fit. 3: dotted and split words ("nu.de",
 # "nu de") too, and the folded form reads upside-down and backwards text, small capitals and more.
-# 4: the "vowelled" form ("nkd" read as "naked").
+# 4: the "spelled" form ("nkd" read as "naked").
 VERSION = "4"
 SEXUAL_MINORS = Category.SEXUAL_MINORS.value
 MIN_CAP = 0.8  # a lower cap would quietly undo term weights that policies' thresholds rely on
@@ -303,7 +303,7 @@ def scan_forms(
     Besides the original and the folded form, a "spaced" form is scanned when spaced-out letters
     start with "a" or "i", gluing that letter on: both readings are then checked; a "masked" form
     when masked letters fit a listed word; a "split" form when a listed word is split in two; and,
-    unless `guessed` is false, the "vowelled" form, whose words typed without vowels are a guess
+    unless `guessed` is false, the "spelled" form, whose words typed without vowels are a guess
     (the minors rule, a hard block, does not take a guessed "bby" as "baby").
     """
     forms = [("original", text.original)]
@@ -323,9 +323,9 @@ def scan_forms(
         joined = split.resolve(folded)
         if joined != folded:
             forms.append(("split", joined))
-    restored = text.forms.get("vowelled")
+    restored = text.forms.get("spelled")
     if guessed and restored is not None:
-        forms.append(("vowelled", restored))
+        forms.append(("spelled", restored))
     return forms
 
 

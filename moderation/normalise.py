@@ -3,8 +3,8 @@
 A prompt is kept in several *forms*; classifiers see all of them, and the lexicon folds its own
 terms with the same function, so whatever trick defeats one form (homoglyphs, leetspeak, spaced
 letters, stretched letters, upside-down text, invisible characters) is undone in another and can
-never become a way around a list. Words typed without vowels get a form of their own
-(`vowelled`), since reading them is a guess.
+never become a way around a list. Algospeak and words typed without vowels get a form of their
+own (`spelled`), since reading them is a guess.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from importlib import resources
 # What the forms read; classifiers that score every form carry it in their version, so audit records
 # tell decisions apart that the same weights made on differently read prompts. 2: upside-down and
 # backwards text, letters named after Latin ones, drawn letters ("|_|"), and the "described" form.
-# 3: the "vowelled" form (words typed without vowels).
+# 3: the "spelled" form (algospeak spelled out, words typed without vowels).
 FORMS_VERSION = "3"
 # Zero-width, joiners, bidi controls, soft hyphen, word joiner, BOM, variation selectors, tags.
 _INVISIBLE = re.compile(
@@ -304,18 +304,44 @@ def _skeletons() -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in out.items()}
 
 
-def vowelled(folded: str, original: str = "") -> str | None:
-    """The folded prompt with words typed without their vowels ("a nkd wmn wth no clths") read as
-    the most frequent common word they fit ("a naked woman with no clothes"), or None if none is.
+# Algospeak: words coined to get past moderation, spelled out for the models, which never saw them
+# in training ("kms aesthetic, bathtub, razor" reads as a bathroom). The word lists carry the
+# coined words themselves; only coinages with no everyday meaning belong here.
+_ALGOSPEAK = {
+    "unalive": "kill",
+    "unalives": "kills",
+    "unalived": "killed",
+    "unaliving": "killing",
+    "sewerslide": "suicide",
+    "sewer slide": "suicide",
+    "kms": "kill myself",  # not after a number: "5 kms" is a distance
+    "kys": "kill yourself",
+    "seggs": "sex",
+    "seggsy": "sexy",
+    "secks": "sex",
+    "graped": "raped",
+    "nip nops": "nipples",
+}
+_ALGOSPEAK_RE = re.compile(
+    r"(?<![^\W_])(?:" + "|".join(re.escape(w) for w in sorted(_ALGOSPEAK, key=len, reverse=True)) + r")(?![^\W_])"
+)
+_AFTER_NUMBER = re.compile(r"\d\s?$")
 
-    Only a lower-case run of three or more letters with no vowel that is no vocabulary word is
-    read, as a word with the same consonants in the same order. Runs that keep a vowel ("womn",
-    but also "lol" and slurs with a vowel) are left alone: they fit too many words, and so are
-    acronyms, runs typed in capitals in an `original` that has lower-case letters ("CPR").
-    """
+
+def _spell_out(folded: str) -> str:
+    def meaning(match: re.Match[str]) -> str:
+        word = match.group(0)
+        if word == "kms" and _AFTER_NUMBER.search(folded[: match.start()]):
+            return word
+        return _ALGOSPEAK[word]
+
+    return _ALGOSPEAK_RE.sub(meaning, folded)
+
+
+def _restore_vowels(folded: str, original: str) -> str:
     costs = _word_costs()
     if not costs or not _NO_VOWEL_RUN.search(folded):
-        return None
+        return folded
     skeletons = _skeletons()
     acronyms = {w.lower() for w in _ACRONYM.findall(original)} if any(c.islower() for c in original) else set()
 
@@ -325,8 +351,22 @@ def vowelled(folded: str, original: str = "") -> str | None:
             return token
         return next(iter(skeletons.get(token, ())), token)
 
-    restored = _NO_VOWEL_RUN.sub(restore, folded)
-    return restored if restored != folded else None
+    return _NO_VOWEL_RUN.sub(restore, folded)
+
+
+def spelled(folded: str, original: str = "") -> str | None:
+    """The folded prompt with algospeak spelled out ("unalive" -> "kill") and words typed without
+    their vowels ("a nkd wmn wth no clths") read as the most frequent common word they fit ("a
+    naked woman with no clothes"), or None if nothing is read.
+
+    Both are guesses. Only a lower-case run of three or more letters with no vowel that is no
+    vocabulary word is given vowels, as a word with the same consonants in the same order. Runs that
+    keep a vowel ("womn", but also "lol" and slurs with a vowel) are left alone: they fit too many
+    words, and so are acronyms, runs typed in capitals in an `original` that has lower-case letters
+    ("CPR").
+    """
+    read = _restore_vowels(_spell_out(folded), original)
+    return read if read != folded else None
 
 
 def basic(text: str) -> str:
@@ -393,9 +433,9 @@ def normalise(text: str) -> NormalisedText:
     b = basic(text)
     folded = fold(text)
     forms = {"original": text, "basic": b, "folded": folded}
-    restored = vowelled(folded, text)
+    restored = spelled(folded, text)
     if restored is not None:
-        forms["vowelled"] = restored
+        forms["spelled"] = restored
     pictured = described(text)
     if pictured is not None:
         forms["described"] = pictured

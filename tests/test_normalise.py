@@ -134,11 +134,13 @@ def test_a_joined_emoji_sequence_is_described_by_its_parts() -> None:
         ("nkd wmn lying on silk sheets", "naked women lying on silk sheets"),
         ("a mn gttng stbbd", "a mn getting stabbed"),  # two letters fit too many words to guess
         ("NKD LDY", "naked lady"),  # all capitals: shouting, not acronyms
+        ("kms aesthetic, bathtub, razor", "kill myself aesthetic, bathtub, razor"),  # algospeak
+        ("a guy about to unalive himself", "a guy about to kill himself"),
     ],
 )
-def test_words_typed_without_vowels_get_a_vowelled_form(typed: str, read: str) -> None:
+def test_words_typed_without_vowels_get_a_spelled_form(typed: str, read: str) -> None:
     forms = normalise(typed).forms
-    assert forms["vowelled"] == read
+    assert forms["spelled"] == read
     assert forms["folded"] == fold(typed)  # the guess is a form of its own; folding is unchanged
 
 
@@ -150,10 +152,11 @@ def test_words_typed_without_vowels_get_a_vowelled_form(typed: str, read: str) -
         "lol omg a womn",  # a run that keeps a vowel fits too many words
         "hw to mk it",  # two-letter runs are not read
         "nsfw",  # no common word has these consonants
+        "a 5 kms run, 10 kms to go",  # after a number "kms" is a distance
     ],
 )
-def test_no_vowelled_form_where_nothing_is_read(text: str) -> None:
-    assert "vowelled" not in normalise(text).forms
+def test_no_spelled_form_where_nothing_is_read(text: str) -> None:
+    assert "spelled" not in normalise(text).forms
 
 
 def test_basic_collapses_whitespace_and_case() -> None:
