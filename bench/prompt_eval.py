@@ -69,6 +69,7 @@ def eval_sets() -> list[EvalSet]:
         from_pairs("t2i_probe_dev", prompt_data.t2i_probe("dev"), "eval-only, T2I probe, half looked at"),
         from_pairs("t2i_probe_held", prompt_data.t2i_probe("held"), "eval-only, T2I probe, half never looked at"),
         from_pairs("t2i_common", prompt_data.t2i_common(), "eval-only, everyday T2I prompts, all benign"),
+        from_pairs("t2i_probe2", prompt_data.t2i_probe2(), "eval-only, second T2I probe (twelfth session), read"),
         test_part("t2i_benign", ("partiprompts", "drawbench", "coco"), "test part: Parti + DrawBench + COCO"),
         test_part("rece", ("rece",), "test part, explicit-intent T2I prompts"),
         test_part("ringabell", ("ringabell", "ringabell_pairs"), "test part, adversarial violence"),

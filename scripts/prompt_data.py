@@ -58,6 +58,10 @@ T2I_PROBE = _REPO / "bench" / "data" / "t2i_probe.jsonl"
 # Evaluation only, never trained on: 329 everyday T2I prompts (a third of them portraits and fashion
 # of adults, as in real use), written by another separate session; all benign.
 T2I_COMMON = _REPO / "bench" / "data" / "t2i_common.jsonl"
+# Evaluation only, never trained on: 292 T2I prompts a separate session wrote in the twelfth session
+# without seeing any code or data (320, less 28 within cosine 0.8 of a training line). Read: list
+# terms were added against its misses, so its recall overstates what unseen prompts get.
+T2I_PROBE2 = _REPO / "bench" / "data" / "t2i_probe2.jsonl"
 # Evaluation only, written in the eighth session for bench/language_eval.py and bench/adult_reading.py.
 EVAL_ONLY_FILES = (
     _REPO / "bench" / "data" / "other_languages.jsonl",
@@ -495,6 +499,11 @@ def t2i_probe(half: str | None = None) -> list[tuple[str, int]]:
     """(text, unsafe) pairs; `half` "dev" or "held" picks the half that was or was not looked at."""
     rows = [json.loads(line) for line in T2I_PROBE.read_text("utf-8").splitlines() if line.strip()]
     return [(r["text"], int(r["label"] == "unsafe")) for r in rows if half is None or r["half"] == half]
+
+
+def t2i_probe2() -> list[tuple[str, int]]:
+    rows = [json.loads(line) for line in T2I_PROBE2.read_text("utf-8").splitlines() if line.strip()]
+    return [(r["text"], int(r["label"] == "unsafe")) for r in rows]
 
 
 def t2i_common() -> list[tuple[str, int]]:

@@ -46,6 +46,17 @@ def test_t2i_probe_is_labelled_and_never_trained_on() -> None:
     assert len(prompt_data.t2i_probe("dev")) + len(prompt_data.t2i_probe("held")) == len(rows)
 
 
+def test_second_t2i_probe_is_labelled_and_never_trained_on() -> None:
+    rows = [json.loads(line) for line in prompt_data.T2I_PROBE2.read_text(encoding="utf-8").splitlines()]
+    assert {r["label"] for r in rows} == {"safe", "unsafe"}
+    for r in rows:
+        assert (r["category"] is None) == (r["label"] == "safe"), r["text"]
+        assert r["category"] is None or r["category"] in ALL_CATEGORIES, r["category"]
+    trained = {prompt_data.key_of(line_text) for path in prompt_data.WRITTEN_FILES for line_text in _texts(path)}
+    assert not [r["text"] for r in rows if prompt_data.key_of(r["text"]) in trained]
+    assert len(prompt_data.t2i_probe2()) == len(rows)
+
+
 def test_the_other_eval_only_prompt_files_are_never_trained_on() -> None:
     """bench/data's language and minors prompts share no text with any training file."""
     trained = {prompt_data.key_of(line_text) for path in prompt_data.WRITTEN_FILES for line_text in _texts(path)}
