@@ -577,7 +577,10 @@ def main() -> None:
         tagged_unsafe_copies=args.tagged_unsafe_copies,
     )
     parts = {s: [r for r in rows if r.split == s] for s in ("train", "val", "test")}
-    all_val = parts["val"]  # thresholds use every validation row, not the capped subset
+    # Thresholds use every real validation row, not the capped subset; not the tagged rows, which
+    # are synthetic copies of other rows (their scores would set the operating point for a
+    # population no operator serves: the tenth session's tagged heads got sexual at 0.79).
+    all_val = [r for r in parts["val"] if r.source not in prompt_data.DERIVED_SOURCES]
     if args.rethreshold:
         rethreshold(args.out, all_val)
         return
