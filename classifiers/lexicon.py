@@ -20,13 +20,13 @@ from functools import lru_cache
 from typing import Any
 
 from moderation.lists import TERM_LISTS, Term, WordLists, load_lists
-from moderation.normalise import NormalisedText, basic, fold, word_rank
+from moderation.normalise import NormalisedText, basic, fold, restore_vowels, word_rank
 from moderation.taxonomy import Category
 from moderation.types import ClassifierResult, Evidence, Span, Stage
 
 # 2: masked letters ("n*de") read as the listed term they fit. 3: dotted and split words ("nu.de",
 # "nu de") too, and the folded form reads upside-down and backwards text, small capitals and more.
-# 4: the "spelled" form ("nkd" read as "naked").
+# 4: words typed without vowels ("nkd" read as "naked"), scanned as the "spelled" form.
 VERSION = "4"
 SEXUAL_MINORS = Category.SEXUAL_MINORS.value
 MIN_CAP = 0.8  # a lower cap would quietly undo term weights that policies' thresholds rely on
@@ -303,8 +303,10 @@ def scan_forms(
     Besides the original and the folded form, a "spaced" form is scanned when spaced-out letters
     start with "a" or "i", gluing that letter on: both readings are then checked; a "masked" form
     when masked letters fit a listed word; a "split" form when a listed word is split in two; and,
-    unless `guessed` is false, the "spelled" form, whose words typed without vowels are a guess
-    (the minors rule, a hard block, does not take a guessed "bby" as "baby").
+    unless `guessed` is false, a "spelled" form with the vowels of words typed without them
+    restored, which is a guess (the minors rule, a hard block, does not take "bby" as "baby").
+    Algospeak is not spelled out here, unlike in the models' `spelled` form: the lists carry the
+    coined words at weights of their own ("kms" is also kilometres).
     """
     forms = [("original", text.original)]
     folded = text.forms.get("folded")
@@ -323,9 +325,10 @@ def scan_forms(
         joined = split.resolve(folded)
         if joined != folded:
             forms.append(("split", joined))
-    restored = text.forms.get("spelled")
-    if guessed and restored is not None:
-        forms.append(("spelled", restored))
+    if guessed:
+        restored = restore_vowels(folded, text.original)
+        if restored != folded:
+            forms.append(("spelled", restored))
     return forms
 
 

@@ -338,7 +338,10 @@ def _spell_out(folded: str) -> str:
     return _ALGOSPEAK_RE.sub(meaning, folded)
 
 
-def _restore_vowels(folded: str, original: str) -> str:
+def restore_vowels(folded: str, original: str = "") -> str:
+    """`folded` with each run of three or more consonants that is no vocabulary word given the
+    vowels of the most frequent common word with those consonants in that order ("nkd" ->
+    "naked"); acronyms typed in capitals beside lower-case text ("CPR") are left alone."""
     costs = _word_costs()
     if not costs or not _NO_VOWEL_RUN.search(folded):
         return folded
@@ -364,8 +367,12 @@ def spelled(folded: str, original: str = "") -> str | None:
     keep a vowel ("womn", but also "lol" and slurs with a vowel) are left alone: they fit too many
     words, and so are acronyms, runs typed in capitals in an `original` that has lower-case letters
     ("CPR").
+
+    Only models score this form (like "described"): the word lists carry the coined words
+    themselves, at weights chosen for them, and read vowels restored on their own
+    (`restore_vowels`), so "kms" never meets a listed "kill myself".
     """
-    read = _restore_vowels(_spell_out(folded), original)
+    read = restore_vowels(_spell_out(folded), original)
     return read if read != folded else None
 
 

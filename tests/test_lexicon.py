@@ -391,3 +391,12 @@ def test_corroborate_below_makes_topic_words_weak_scores() -> None:
 def test_corroboration_options_out_of_range_are_load_errors(options: dict, name: str) -> None:
     with pytest.raises(ClassifierLoadError, match=name):
         build("lexicon", options)
+
+
+def test_algospeak_is_read_by_its_own_list_weight_not_as_spelled_out() -> None:
+    """The models read "kms" as "kill myself"; the lists keep "kms" at its own weight (also kilometres)."""
+    text = normalise("kms aesthetic")
+    assert text.forms["spelled"] == "kill myself aesthetic"
+    lexicon = LexiconClassifier()
+    scores = lexicon.classify([text])[0].scores
+    assert scores["self-harm"] == pytest.approx(0.6)
