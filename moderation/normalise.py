@@ -280,14 +280,10 @@ def _unreverse(text: str) -> str:
     return backward if hits >= 2 and hits >= 2 * forward + 1 and 3 * hits >= 2 * words else text
 
 
-_VOWELS = frozenset("aeiou")
+_DROP_VOWELS = str.maketrans("", "", "aeiou")
 _VOWEL_RANK = 12000  # only common words are restored: rarer ones fit too many skeletons by chance
 _NO_VOWEL_RUN = re.compile(r"(?<![^\W\d_])[b-df-hj-np-tv-z]{3,}(?![^\W\d_])")
 _ACRONYM = re.compile(r"(?<![^\W\d_])[A-Z]{2,}(?![^\W\d_])")
-
-
-def _skeleton(word: str) -> str:
-    return "".join(c for c in word if c not in _VOWELS)
 
 
 @cache
@@ -298,7 +294,7 @@ def _skeletons() -> dict[str, tuple[str, ...]]:
     for rank, word in enumerate(_word_costs()):
         if rank >= _VOWEL_RANK:
             break
-        skeleton = _skeleton(word)
+        skeleton = word.translate(_DROP_VOWELS)
         if len(word) >= 3 and len(skeleton) >= 2 and skeleton != word:
             out.setdefault(skeleton, []).append(word)
     return {k: tuple(v) for k, v in out.items()}
