@@ -203,6 +203,17 @@ def test_emoji_are_read_through_the_described_form(
     assert plain.scores["violence"] < block_thresholds["violence"] <= result.scores["violence"]
 
 
+def test_algospeak_is_read_through_the_spelled_form(
+    clf: EmbeddingClassifier, block_thresholds: dict[str, float]
+) -> None:
+    """MiniLM never saw "kms" for "kill myself"; the spelled form says it for the model."""
+    text = normalise("kms aesthetic: bathtub, razor, red water, candles")
+    without = type(text)(text.original, {k: v for k, v in text.forms.items() if k != "spelled"})
+    (plain,) = clf.classify([without])
+    (result,) = clf.classify([text])
+    assert plain.scores["self-harm"] < block_thresholds["self-harm"] <= result.scores["self-harm"]
+
+
 def test_long_prompt_is_scored_past_the_first_window(clf: EmbeddingClassifier) -> None:
     """A long prompt is cut into several token windows instead of being truncated."""
     _, owner = clf.encoder.embed_windows([BENIGN_SCENE * 2])
