@@ -310,7 +310,7 @@ _ALGOSPEAK = {
     "unaliving": "killing",
     "sewerslide": "suicide",
     "sewer slide": "suicide",
-    "kms": "kill myself",  # not after a number: "5 kms" is a distance
+    "kms": "kill myself",  # not after a number or a word of quantity: "5 kms", "in kms" are distances
     "kys": "kill yourself",
     "seggs": "sex",
     "seggsy": "sexy",
@@ -321,13 +321,16 @@ _ALGOSPEAK = {
 _ALGOSPEAK_RE = re.compile(
     r"(?<![^\W_])(?:" + "|".join(re.escape(w) for w in sorted(_ALGOSPEAK, key=len, reverse=True)) + r")(?![^\W_])"
 )
-_AFTER_NUMBER = re.compile(r"\d\s?$")
+# What comes before "kms" the unit: a number, or a word that counts or measures ("how many kms").
+_UNIT_BEFORE = re.compile(
+    r"(?:\d|\b(?:in|of|per|many|few|several|some|more|less|than|the|hundreds?|thousands?|millions?))\s?$"
+)
 
 
 def _spell_out(folded: str) -> str:
     def meaning(match: re.Match[str]) -> str:
         word = match.group(0)
-        if word == "kms" and _AFTER_NUMBER.search(folded[: match.start()]):
+        if word == "kms" and _UNIT_BEFORE.search(folded[: match.start()]):
             return word
         return _ALGOSPEAK[word]
 

@@ -153,6 +153,7 @@ def test_words_typed_without_vowels_get_a_spelled_form(typed: str, read: str) ->
         "hw to mk it",  # two-letter runs are not read
         "nsfw",  # no common word has these consonants
         "a 5 kms run, 10 kms to go",  # after a number "kms" is a distance
+        "how many kms is a marathon, distances in kms",  # and after a word of quantity
     ],
 )
 def test_no_spelled_form_where_nothing_is_read(text: str) -> None:
