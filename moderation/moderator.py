@@ -20,7 +20,7 @@ import structlog
 from classifiers import registry
 from classifiers.base import ClassifierLoadError
 from moderation.engine import evaluate
-from moderation.normalise import NormalisedText, normalise
+from moderation.normalise import NormalisedText, normalise, warm
 from moderation.policy import Policy, load_policy
 from moderation.types import ClassifierResult, Decision, Stage
 
@@ -169,7 +169,9 @@ class Moderator:
         return cls(policy if isinstance(policy, Policy) else load_policy(policy), **kwargs)
 
     def preload(self) -> dict[str, str | None]:
-        """Build every classifier now (service start-up); returns name -> load error or None."""
+        """Build every classifier and the normaliser's tables now (service start-up); returns name ->
+        load error or None."""
+        warm()
         return {f"{s.value}:{name}": err for s, r in self._runners.items() for name, _, err in r.classifiers()}
 
     def close(self) -> None:

@@ -180,3 +180,14 @@ def test_unique_forms_drop_duplicates() -> None:
 def test_normalise_is_pure() -> None:
     """The same input always gives the same forms."""
     assert normalise("s.e.x") == normalise("s.e.x")
+
+
+def test_warm_builds_the_cached_tables() -> None:
+    """Service start-up calls it (Moderator.preload) so the first prompt does not pay for them."""
+    from moderation import normalise as module
+
+    tables = (module._confusables_table, module._word_costs, module._skeletons, module._pictograph)
+    for table in tables:
+        table.cache_clear()
+    module.warm()
+    assert all(table.cache_info().currsize == 1 for table in tables)
