@@ -149,17 +149,28 @@ def train_mlp(
     )
 
 
-def merge_heads(heads: list[tuple[list[np.ndarray], list[np.ndarray]]]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """K one-hidden-layer MLPs as one MLP K times as wide whose logits are their mean: the hidden
-    layers side by side, the output layer stacked and divided by K. The shipped file and the
-    run-time code stay the same; the cost is one wider matrix product."""
+def merge_heads(
+    heads: list[tuple[list[np.ndarray], list[np.ndarray]]], shares: list[float] | None = None
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """K one-hidden-layer MLPs as one MLP K times as wide whose logits are their weighted mean (equal
+    shares unless given): the hidden layers side by side, the output layers stacked and scaled by
+    their shares. The shipped file and the run-time code stay the same; the cost is one wider
+    matrix product."""
     if len(heads) == 1:
         return heads[0]
     if any(len(w) != 2 for w, _ in heads):
         raise ValueError("only one-hidden-layer heads can be merged")
-    k = len(heads)
-    weights = [np.hstack([w[0] for w, _ in heads]), np.vstack([w[1] for w, _ in heads]) / k]
-    biases = [np.concatenate([b[0] for _, b in heads]), np.mean([b[1] for _, b in heads], axis=0)]
+    share = np.full(len(heads), 1.0 / len(heads)) if shares is None else np.asarray(shares, dtype=np.float64)
+    if len(share) != len(heads) or (share < 0).any() or not np.isclose(share.sum(), 1.0):
+        raise ValueError("shares must be one non-negative weight per head, summing to 1")
+    weights = [
+        np.hstack([w[0] for w, _ in heads]),
+        np.vstack([w[1] * s for (w, _), s in zip(heads, share, strict=True)]).astype(np.float32),
+    ]
+    biases = [
+        np.concatenate([b[0] for _, b in heads]),
+        np.sum([b[1] * s for (_, b), s in zip(heads, share, strict=True)], axis=0).astype(np.float32),
+    ]
     return weights, biases
 
 
@@ -181,6 +192,25 @@ class TopLayers:
         self.n_layers = len(self.model.encoder.layer)
         self.top = copy.deepcopy(self.model.encoder.layer[self.n_layers - k :])
         self.tokenizer = WindowTokenizer(model_dir(), Windowing())
+
+    @classmethod
+    def from_delta(cls, path: Path) -> TopLayers:
+        """Top layers already tuned (a `save_delta` file, e.g. the shipped one), kept frozen."""
+        import torch
+
+        with np.load(path) as data:
+            arrays = {name: data[name] for name in data.files}
+        indices = sorted({int(name.split(".")[2]) for name in arrays})
+        self = cls(len(indices))
+        if indices != list(range(self.n_layers - self.k, self.n_layers)):
+            raise ValueError(f"{path}: tuned layers {indices} are not the encoder's top {self.k}")
+        for j, layer in enumerate(self.top):
+            prefix = f"encoder.layer.{self.n_layers - self.k + j}."
+            state = {name[len(prefix) :]: torch.from_numpy(a.astype(np.float32)) for name, a in arrays.items()
+                     if name.startswith(prefix)}  # fmt: skip
+            layer.load_state_dict(state, strict=True)
+        self.top.eval()
+        return self
 
     def bottom_outputs(self, texts: list[str]) -> list:
         """fp16 hidden states entering the top layers, one [tokens, 384] tensor per text (first window)."""
@@ -540,6 +570,11 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--ft-lr", type=float, default=5e-5)
     ap.add_argument("--ensemble", type=int, default=1, help="average N MLP heads (seeds seed..seed+N-1)")
     ap.add_argument(
+        "--top-from", type=Path, help="use these tuned top layers (a minilm_top*.npz), frozen, instead of tuning"
+    )
+    ap.add_argument("--blend", type=Path, help="average the new heads' logits with this head (same encoder)")
+    ap.add_argument("--blend-share", type=float, default=0.5, help="with --blend: that head's share of the logits")
+    ap.add_argument(
         "--davidson-offensive",
         choices=prompt_data.DAVIDSON_OFFENSIVE,
         default="harassment",
@@ -549,6 +584,12 @@ def parse_args() -> argparse.Namespace:
         "--rethreshold",
         action="store_true",
         help="only recompute thresholds_from_val and the lexicon cap for the head in --out",
+    )
+    ap.add_argument(
+        "--match-recall-of",
+        type=Path,
+        help="default operating point: keep this head's validation recall, fewest false positives (see "
+        "match_incumbent_recall), instead of the budget thresholds for sexual and violence",
     )
     ap.add_argument("--no-write", action="store_true", help="report only; do not overwrite the shipped head")
     ap.add_argument("--out", type=Path, default=assets_dir())
@@ -561,6 +602,58 @@ def _set_threads(n: int) -> None:
     import torch
 
     torch.set_num_threads(n)
+
+
+def train_heads(
+    args: argparse.Namespace,
+    parts: dict[str, list[Row]],
+    *,
+    xs: dict[str, np.ndarray],
+    y: np.ndarray,
+    m: np.ndarray,
+    w: np.ndarray,
+    hidden: int,
+) -> tuple[list[np.ndarray], list[np.ndarray], TopLayers | None, dict[str, np.ndarray]]:
+    """The head's layers (and the tuned top encoder layers, with the embeddings they give)."""
+    blend = None
+    if args.blend:  # checked before any training: a blend needs the other head's own encoder
+        blend = PromptHead.load(args.blend)
+        delta = args.blend.parent / blend.delta_file if blend.delta_file else None
+        if args.top_from is None or delta is None or delta.read_bytes() != args.top_from.read_bytes():
+            raise SystemExit(f"--blend {args.blend}: pass its tuned layers ({delta}) as --top-from")
+    top = None
+    if args.top_from:
+        # The tuned layers are given and stay frozen: only heads are trained, on their embeddings.
+        top = TopLayers.from_delta(args.top_from)
+        args.finetune_top, args.ft_epochs = top.k, 0
+        xs = {s: top.embed(top.bottom_outputs([r.text for r in part])) for s, part in parts.items()}
+    t0 = time.time()
+    weights, biases = train_mlp(xs["train"], y, m, w, hidden=hidden, epochs=args.epochs, seed=args.seed)
+    print(f"trained {args.head} in {time.time() - t0:.1f}s", flush=True)
+    if args.finetune_top and not args.top_from:
+        top = TopLayers(args.finetune_top)
+        hidden_in = {s: top.bottom_outputs([r.text for r in part]) for s, part in parts.items()}
+        t0 = time.time()
+        weights, biases = top.train(
+            hidden_in["train"], y, m, w, (weights, biases), epochs=args.ft_epochs, seed=args.seed, lr=args.ft_lr
+        )
+        print(f"fine-tuned top {args.finetune_top} layer(s) in {time.time() - t0:.0f}s", flush=True)
+        xs = {s: top.embed(h) for s, h in hidden_in.items()}
+
+    if args.ensemble > 1 and hidden:
+        # Extra heads on the final (fine-tuned) embeddings, one seed each, averaged with the first.
+        t0 = time.time()
+        extra = [
+            train_mlp(xs["train"], y, m, w, hidden=hidden, epochs=args.epochs, seed=args.seed + k)
+            for k in range(1, args.ensemble)
+        ]
+        weights, biases = merge_heads([(weights, biases), *extra])
+        print(f"trained {args.ensemble - 1} more heads in {time.time() - t0:.0f}s", flush=True)
+    if blend is not None:  # averaged (by logits) with an existing head on the same encoder
+        weights, biases = merge_heads(
+            [(list(blend.weights), list(blend.biases)), (weights, biases)], [args.blend_share, 1 - args.blend_share]
+        )
+    return weights, biases, top, xs
 
 
 def main() -> None:
@@ -582,7 +675,7 @@ def main() -> None:
     # population no operator serves: the tenth session's tagged heads got sexual at 0.79).
     all_val = [r for r in parts["val"] if r.source not in prompt_data.DERIVED_SOURCES]
     if args.rethreshold:
-        rethreshold(args.out, all_val)
+        rethreshold(args.out, all_val, args.match_recall_of)
         return
     if args.max_per_source:
         parts = {s: cap_sources(part, args.max_per_source if s == "train" else args.max_per_source // 4, args.seed)
@@ -594,29 +687,7 @@ def main() -> None:
     y, m = ys["train"]
     w = source_weights(parts["train"], args.source_cap)
     hidden = args.hidden if args.head == "mlp" else 0
-    t0 = time.time()
-    weights, biases = train_mlp(xs["train"], y, m, w, hidden=hidden, epochs=args.epochs, seed=args.seed)
-    print(f"trained {args.head} in {time.time() - t0:.1f}s", flush=True)
-    top = None
-    if args.finetune_top:
-        top = TopLayers(args.finetune_top)
-        hidden_in = {s: top.bottom_outputs([r.text for r in part]) for s, part in parts.items()}
-        t0 = time.time()
-        weights, biases = top.train(
-            hidden_in["train"], y, m, w, (weights, biases), epochs=args.ft_epochs, seed=args.seed, lr=args.ft_lr
-        )
-        print(f"fine-tuned top {args.finetune_top} layer(s) in {time.time() - t0:.0f}s", flush=True)
-        xs = {s: top.embed(h) for s, h in hidden_in.items()}
-
-    if args.ensemble > 1 and hidden:
-        # Extra heads on the final (fine-tuned) embeddings, one seed each, averaged with the first.
-        t0 = time.time()
-        extra = [
-            train_mlp(xs["train"], y, m, w, hidden=hidden, epochs=args.epochs, seed=args.seed + k)
-            for k in range(1, args.ensemble)
-        ]
-        weights, biases = merge_heads([(weights, biases), *extra])
-        print(f"trained {args.ensemble - 1} more heads in {time.time() - t0:.0f}s", flush=True)
+    weights, biases, top, xs = train_heads(args, parts, xs=xs, y=y, m=m, w=w, hidden=hidden)
     n = len(HEAD_CATEGORIES)
     head = PromptHead(HEAD_CATEGORIES, tuple(weights), tuple(biases), np.ones(n), np.zeros(n), {"version": "raw"})
     extra_fields, stack = fit_calibration(args, head, parts, x_val=xs["val"], ys=ys, w=w)
@@ -636,32 +707,142 @@ def main() -> None:
     print(json.dumps(report, indent=1))
     if not args.no_write:
         write(args.out, head, top, meta, report)
-        rethreshold(args.out, all_val)
+        rethreshold(args.out, all_val, args.match_recall_of)
 
 
-def rethreshold(out: Path, val: list[Row]) -> None:
+def rethreshold(out: Path, val: list[Row], match_recall_of: Path | None = None) -> None:
     """Policy thresholds for the head in `out`, from *all* validation rows scored exactly as at run
     time (every normalised form, window and clause segment, max over them): thresholds picked on
     first-window scores of the original text came out too low for the full classifier, which scores
     more pieces and so reaches higher maxima on benign prompts."""
-    from classifiers.embedding import EmbeddingClassifier
-    from moderation.normalise import normalise
 
-    clf = EmbeddingClassifier(head_path=out / HEAD_FILE, backend="onnx")
     metrics_path = out / "prompt_head.metrics.json"
     metrics = json.loads(metrics_path.read_text())
-    results = clf.classify([normalise(r.text) for r in val])
-    probs = np.asarray([[res.scores[c] for c in HEAD_CATEGORIES] for res in results], dtype=np.float32)
+    probs = full_scores(out / HEAD_FILE, val)
     metrics["thresholds_from_val"] = choose_thresholds(probs, val, *label_matrix(val))
     metrics["thresholds_scoring"] = {"rows": len(val), "scoring": "full classifier (forms, windows, segments)"}
     metrics["lexicon_cap_from_val"] = choose_lexicon_cap(probs, val)
     metrics["corroboration_from_val"] = choose_corroboration(
         probs, val, metrics["thresholds_from_val"]["default"], metrics["lexicon_cap_from_val"]["cap"]
     )
+    if match_recall_of is not None:
+        metrics["matched_point_from_val"] = match_incumbent_recall(probs, val, metrics, match_recall_of)
     metrics_path.write_text(json.dumps(metrics, indent=1))
     print(json.dumps(metrics["thresholds_from_val"]["default"]))
     print(json.dumps(metrics["lexicon_cap_from_val"]))
     print(json.dumps(metrics["corroboration_from_val"]))
+
+
+def full_scores(head_path: Path, rows: list[Row]) -> np.ndarray:
+    """The head's category scores as at run time (every form, window and clause segment)."""
+    from classifiers.embedding import EmbeddingClassifier
+    from moderation.normalise import normalise
+
+    clf = EmbeddingClassifier(head_path=head_path, backend="onnx")
+    results = clf.classify([normalise(r.text) for r in rows])
+    return np.asarray([[res.scores[c] for c in HEAD_CATEGORIES] for res in results], dtype=np.float32)
+
+
+def stack_scores(probs: np.ndarray, val: list[Row], cap: float, floor: float) -> np.ndarray:
+    """Head + word lists as the engine merges them (cap, corroboration floor, subcategory scores
+    counted for their parent), per validation row and head category."""
+    from classifiers.lexicon import LexiconClassifier
+    from moderation.engine import effective_scores
+    from moderation.normalise import normalise
+    from moderation.taxonomy import PARENT
+    from moderation.types import ClassifierResult
+
+    lexicon = LexiconClassifier(cap=cap, corroborate_below=CORROBORATE_BELOW)
+    stack = probs.copy()
+    for i, res in enumerate(lexicon.classify([normalise(r.text) for r in val])):
+        head = ClassifierResult(
+            classifier="embedding", scores=dict(zip(HEAD_CATEGORIES, probs[i].tolist(), strict=True))
+        )
+        merged = effective_scores([res.model_copy(update={"corroboration_floor": floor}), head])[0]
+        stack[i] = np.maximum(probs[i], [merged.get(c, 0.0) for c in HEAD_CATEGORIES])
+    index = {c: j for j, c in enumerate(HEAD_CATEGORIES)}
+    for child, parent in PARENT.items():
+        if child.value in index and parent.value in index:
+            stack[:, index[parent.value]] = np.maximum(stack[:, index[parent.value]], stack[:, index[child.value]])
+    return stack
+
+
+def matched_point(
+    stack: np.ndarray, at: np.ndarray, *, unsafe: np.ndarray, t2i: np.ndarray, need_t2i: int, need_all: int
+) -> tuple[int, float, float] | None:
+    """(negatives flagged, sexual flag, violence flag) with the fewest negatives flagged among grid
+    points that flag at least `need_t2i` of the `t2i` rows and `need_all` of the `unsafe` ones; ties
+    go to the lower thresholds. Every other category stays at its threshold in `at`."""
+    cols = [HEAD_CATEGORIES.index(c) for c in MATCHED]
+    rest = np.ones(len(HEAD_CATEGORIES), dtype=bool)
+    rest[cols] = False
+    others = (stack[:, rest] >= at[rest]).any(axis=1)
+    best: tuple[int, float, float, float] | None = None
+    for ts in MATCH_GRID:
+        by_sexual = others | (stack[:, cols[0]] >= ts)
+        for tv in MATCH_GRID:
+            flagged = by_sexual | (stack[:, cols[1]] >= tv)
+            if flagged[t2i].sum() < need_t2i or flagged[unsafe].sum() < need_all:
+                continue
+            key = (int(flagged[~unsafe].sum()), float(ts + tv), float(ts), float(tv))
+            if best is None or key < best:
+                best = key
+    return None if best is None else (best[0], best[2], best[3])
+
+
+MATCHED = ("sexual", "violence")  # the categories whose validation budgets bind (the rest sit at floors)
+MATCH_GRID = np.round(np.arange(0.30, 0.801, 0.01), 2)
+
+
+def match_incumbent_recall(probs: np.ndarray, val: list[Row], metrics: dict, incumbent: Path) -> dict[str, Any]:
+    """A successor head's default operating point that keeps the incumbent's validation recall.
+
+    The budget rule (OPERATING_POINTS) sets thresholds from captions and tweets; a head that scores
+    those lower gets lower thresholds and spends its gain on recall. This instead searches the
+    sexual and violence flag thresholds for the point with the fewest flagged real validation
+    negatives whose recall on unsafe T2I prompts and on all unsafe rows is at least the
+    incumbent's, scored the same way (head + word lists). Updates `metrics` in place.
+    """
+    y, m = label_matrix(val)
+    unsafe = (y * m).max(axis=1) > 0
+    t2i = np.asarray([r.source in UNSAFE_T2I for r in val]) & unsafe
+
+    def flag_at(thresholds: dict[str, dict[str, float]]) -> np.ndarray:
+        return np.asarray([thresholds[c].get("flag", thresholds[c].get("block", 1.0)) for c in HEAD_CATEGORIES])
+
+    old_metrics = json.loads((incumbent.parent / "prompt_head.metrics.json").read_text())
+    old = stack_scores(
+        full_scores(incumbent, val), val,
+        old_metrics["lexicon_cap_from_val"]["cap"], old_metrics["corroboration_from_val"]["corroborate_at"],
+    )  # fmt: skip
+    old_flagged = (old >= flag_at(old_metrics["thresholds_from_val"]["default"])).any(axis=1)
+    need_t2i, need_all = int(old_flagged[t2i].sum()), int(old_flagged[unsafe].sum())
+
+    default = metrics["thresholds_from_val"]["default"]
+    new = stack_scores(
+        probs, val, metrics["lexicon_cap_from_val"]["cap"], metrics["corroboration_from_val"]["corroborate_at"]
+    )
+    at = flag_at(default)
+    best = matched_point(new, at, unsafe=unsafe, t2i=t2i, need_t2i=need_t2i, need_all=need_all)
+    budget_flagged = int((new >= at).any(axis=1)[~unsafe].sum())
+    report = {
+        "incumbent": old_metrics["meta"]["version"],
+        "incumbent_unsafe_t2i_flagged": need_t2i,
+        "incumbent_unsafe_flagged": need_all,
+        "incumbent_negatives_flagged": int(old_flagged[~unsafe].sum()),
+        "budget_point_negatives_flagged": budget_flagged,
+        "negatives": int((~unsafe).sum()),
+    }
+    if best is None:
+        report["chosen"] = None  # the budget point already falls short of the incumbent: keep it
+        return report
+    for cat, t in zip(MATCHED, best[1:], strict=True):
+        default[cat] = {"flag": t, "block": max(t, default[cat]["block"])}
+        for action, value in metrics["thresholds_from_val"]["permissive"][cat].items():  # stays the laxer
+            metrics["thresholds_from_val"]["permissive"][cat][action] = max(value, default[cat][action])
+    report["chosen"] = {c: default[c] for c in MATCHED}
+    report["negatives_flagged"] = best[0]
+    return report
 
 
 LEXICON_CAPS = (1.0, 0.99, 0.98, 0.95, 0.9, 0.85, 0.8)
@@ -742,6 +923,7 @@ def build_meta(args: argparse.Namespace, encoder: MiniLMEncoder, parts: dict[str
     tuned = f"-ft{args.finetune_top}" if args.finetune_top else ""
     lexical = ("+lex" if args.lexical else "") + ("" if args.no_word_model else "+word")
     ensemble = f"x{args.ensemble}" if args.ensemble > 1 and hidden else ""
+    ensemble += f"+blend{args.blend_share:g}" if args.blend else ""
     return {
         "version": f"minilm-l6{tuned}+{args.head}{hidden or ''}{ensemble}{lexical}-{today}",
         "trained": today,
@@ -769,6 +951,8 @@ def build_meta(args: argparse.Namespace, encoder: MiniLMEncoder, parts: dict[str
         "tagged": args.tagged,
         "tagged_unsafe_copies": args.tagged_unsafe_copies if args.tagged else 0,
         "ensemble": args.ensemble if hidden else 1,
+        "encoder_from": args.top_from.name if args.top_from else None,
+        "blend": {"head": str(args.blend), "share": args.blend_share} if args.blend else None,
     }
 
 

@@ -38,3 +38,24 @@ def test_one_head_is_returned_as_is_and_deeper_heads_are_refused() -> None:
     deep = ([*head[0], head[0][1]], [*head[1], head[1][1]])
     with pytest.raises(ValueError, match="one-hidden-layer"):
         merge_heads([deep, deep])
+
+
+def test_shares_weight_the_heads_logits() -> None:
+    rng = np.random.default_rng(2)
+    heads = [_head(rng) for _ in range(2)]
+    x = rng.normal(size=(10, 8)).astype(np.float32)
+    merged_w, merged_b = merge_heads(heads, [0.25, 0.75])
+    expected = 0.25 * _logits(*heads[0], x) + 0.75 * _logits(*heads[1], x)
+    np.testing.assert_allclose(_logits(merged_w, merged_b, x), expected, rtol=1e-5, atol=1e-5)
+    # A blend of a blend: an ensemble merged first and then blended with another head.
+    inner = merge_heads([_head(rng), _head(rng)])
+    merged_w, merged_b = merge_heads([heads[0], inner], [0.5, 0.5])
+    expected = 0.5 * _logits(*heads[0], x) + 0.5 * _logits(*inner, x)
+    np.testing.assert_allclose(_logits(merged_w, merged_b, x), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("shares", [[0.5], [0.7, 0.7], [-0.5, 1.5]])
+def test_bad_shares_are_refused(shares: list[float]) -> None:
+    rng = np.random.default_rng(3)
+    with pytest.raises(ValueError, match="shares"):
+        merge_heads([_head(rng), _head(rng)], shares)
