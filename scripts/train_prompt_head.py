@@ -591,6 +591,11 @@ def parse_args() -> argparse.Namespace:
         help="default operating point: keep this head's validation recall, fewest false positives (see "
         "match_incumbent_recall), instead of the budget thresholds for sexual and violence",
     )
+    ap.add_argument(
+        "--match-per-source",
+        action="store_true",
+        help="with --match-recall-of: keep the recall of each unsafe T2I source, not only their total",
+    )
     ap.add_argument("--no-write", action="store_true", help="report only; do not overwrite the shipped head")
     ap.add_argument("--out", type=Path, default=assets_dir())
     ap.add_argument("--seed", type=int, default=SEED)
@@ -675,7 +680,7 @@ def main() -> None:
     # population no operator serves: the tenth session's tagged heads got sexual at 0.79).
     all_val = [r for r in parts["val"] if r.source not in prompt_data.DERIVED_SOURCES]
     if args.rethreshold:
-        rethreshold(args.out, all_val, args.match_recall_of)
+        rethreshold(args.out, all_val, args.match_recall_of, per_source=args.match_per_source)
         return
     if args.max_per_source:
         parts = {s: cap_sources(part, args.max_per_source if s == "train" else args.max_per_source // 4, args.seed)
@@ -707,10 +712,10 @@ def main() -> None:
     print(json.dumps(report, indent=1))
     if not args.no_write:
         write(args.out, head, top, meta, report)
-        rethreshold(args.out, all_val, args.match_recall_of)
+        rethreshold(args.out, all_val, args.match_recall_of, per_source=args.match_per_source)
 
 
-def rethreshold(out: Path, val: list[Row], match_recall_of: Path | None = None) -> None:
+def rethreshold(out: Path, val: list[Row], match_recall_of: Path | None = None, *, per_source: bool = False) -> None:
     """Policy thresholds for the head in `out`, from *all* validation rows scored exactly as at run
     time (every normalised form, window and clause segment, max over them): thresholds picked on
     first-window scores of the original text came out too low for the full classifier, which scores
@@ -726,7 +731,9 @@ def rethreshold(out: Path, val: list[Row], match_recall_of: Path | None = None) 
         probs, val, metrics["thresholds_from_val"]["default"], metrics["lexicon_cap_from_val"]["cap"]
     )
     if match_recall_of is not None:
-        metrics["matched_point_from_val"] = match_incumbent_recall(probs, val, metrics, match_recall_of)
+        metrics["matched_point_from_val"] = match_incumbent_recall(
+            probs, val, metrics, match_recall_of, per_source=per_source
+        )
     metrics_path.write_text(json.dumps(metrics, indent=1))
     print(json.dumps(metrics["thresholds_from_val"]["default"]))
     print(json.dumps(metrics["lexicon_cap_from_val"]))
@@ -768,11 +775,11 @@ def stack_scores(probs: np.ndarray, val: list[Row], cap: float, floor: float) ->
 
 
 def matched_point(
-    stack: np.ndarray, at: np.ndarray, *, unsafe: np.ndarray, t2i: np.ndarray, need_t2i: int, need_all: int
+    stack: np.ndarray, at: np.ndarray, *, unsafe: np.ndarray, needs: list[tuple[np.ndarray, int]]
 ) -> tuple[int, float, float] | None:
-    """(negatives flagged, sexual flag, violence flag) with the fewest negatives flagged among grid
-    points that flag at least `need_t2i` of the `t2i` rows and `need_all` of the `unsafe` ones; ties
-    go to the lower thresholds. Every other category stays at its threshold in `at`."""
+    """(negatives flagged, sexual flag, violence flag) with the fewest non-`unsafe` rows flagged among
+    grid points that flag, for each (rows, n) in `needs`, at least n of those rows; ties go to the
+    lower thresholds. Every other category stays at its threshold in `at`."""
     cols = [HEAD_CATEGORIES.index(c) for c in MATCHED]
     rest = np.ones(len(HEAD_CATEGORIES), dtype=bool)
     rest[cols] = False
@@ -782,7 +789,7 @@ def matched_point(
         by_sexual = others | (stack[:, cols[0]] >= ts)
         for tv in MATCH_GRID:
             flagged = by_sexual | (stack[:, cols[1]] >= tv)
-            if flagged[t2i].sum() < need_t2i or flagged[unsafe].sum() < need_all:
+            if any(flagged[rows].sum() < n for rows, n in needs):
                 continue
             key = (int(flagged[~unsafe].sum()), float(ts + tv), float(ts), float(tv))
             if best is None or key < best:
@@ -794,18 +801,27 @@ MATCHED = ("sexual", "violence")  # the categories whose validation budgets bind
 MATCH_GRID = np.round(np.arange(0.30, 0.801, 0.01), 2)
 
 
-def match_incumbent_recall(probs: np.ndarray, val: list[Row], metrics: dict, incumbent: Path) -> dict[str, Any]:
+def match_incumbent_recall(
+    probs: np.ndarray, val: list[Row], metrics: dict, incumbent: Path, *, per_source: bool = False
+) -> dict[str, Any]:
     """A successor head's default operating point that keeps the incumbent's validation recall.
 
     The budget rule (OPERATING_POINTS) sets thresholds from captions and tweets; a head that scores
     those lower gets lower thresholds and spends its gain on recall. This instead searches the
     sexual and violence flag thresholds for the point with the fewest flagged real validation
-    negatives whose recall on unsafe T2I prompts and on all unsafe rows is at least the
-    incumbent's, scored the same way (head + word lists). Updates `metrics` in place.
+    negatives whose recall on unsafe T2I prompts (in total, or in each T2I source with
+    `per_source`) and on all unsafe rows is at least the incumbent's, scored the same way (head +
+    word lists). Updates `metrics` in place.
     """
     y, m = label_matrix(val)
     unsafe = (y * m).max(axis=1) > 0
-    t2i = np.asarray([r.source in UNSAFE_T2I for r in val]) & unsafe
+    sources = np.asarray([MATCH_SOURCES.get(r.source, r.source) for r in val])
+    t2i = np.isin(sources, list(MATCH_SOURCES.values())) & unsafe
+    groups = {"unsafe": unsafe}
+    if per_source:
+        groups |= {source: (sources == source) & unsafe for source in sorted(set(MATCH_SOURCES.values()))}
+    else:
+        groups["unsafe_t2i"] = t2i
 
     def flag_at(thresholds: dict[str, dict[str, float]]) -> np.ndarray:
         return np.asarray([thresholds[c].get("flag", thresholds[c].get("block", 1.0)) for c in HEAD_CATEGORIES])
@@ -816,19 +832,18 @@ def match_incumbent_recall(probs: np.ndarray, val: list[Row], metrics: dict, inc
         old_metrics["lexicon_cap_from_val"]["cap"], old_metrics["corroboration_from_val"]["corroborate_at"],
     )  # fmt: skip
     old_flagged = (old >= flag_at(old_metrics["thresholds_from_val"]["default"])).any(axis=1)
-    need_t2i, need_all = int(old_flagged[t2i].sum()), int(old_flagged[unsafe].sum())
+    needs = {name: int(old_flagged[rows].sum()) for name, rows in groups.items()}
 
     default = metrics["thresholds_from_val"]["default"]
     new = stack_scores(
         probs, val, metrics["lexicon_cap_from_val"]["cap"], metrics["corroboration_from_val"]["corroborate_at"]
     )
     at = flag_at(default)
-    best = matched_point(new, at, unsafe=unsafe, t2i=t2i, need_t2i=need_t2i, need_all=need_all)
+    best = matched_point(new, at, unsafe=unsafe, needs=[(groups[name], n) for name, n in needs.items()])
     budget_flagged = int((new >= at).any(axis=1)[~unsafe].sum())
     report = {
         "incumbent": old_metrics["meta"]["version"],
-        "incumbent_unsafe_t2i_flagged": need_t2i,
-        "incumbent_unsafe_flagged": need_all,
+        "incumbent_flagged": needs,
         "incumbent_negatives_flagged": int(old_flagged[~unsafe].sum()),
         "budget_point_negatives_flagged": budget_flagged,
         "negatives": int((~unsafe).sum()),
@@ -875,6 +890,8 @@ def choose_lexicon_cap(probs: np.ndarray, val: list[Row], tolerance: float = 0.0
 CORROBORATE_BELOW = 0.8  # list weights of 0.8 and up are explicit terms (docs/word-lists.md)
 CORROBORATE_FLOORS = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3)
 UNSAFE_T2I = ("i2p", "adversarial_nibbler", "rece", "ringabell", "ringabell_pairs", "written")
+# Unsafe T2I sources whose recall the operating point keeps (Ring-A-Bell's pairs count with it).
+MATCH_SOURCES = {s: s for s in UNSAFE_T2I} | {"ringabell_pairs": "ringabell"}
 
 
 def choose_corroboration(

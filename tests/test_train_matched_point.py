@@ -29,11 +29,24 @@ AT = np.full(len(HEAD_CATEGORIES), 0.3)
 
 
 def test_the_lowest_thresholds_that_clear_the_most_negatives_at_the_incumbents_recall() -> None:
-    assert matched_point(STACK, AT, unsafe=UNSAFE, t2i=T2I, need_t2i=1, need_all=2) == (1, 0.41, 0.46)
+    needs = [(T2I, 1), (UNSAFE, 2)]
+    assert matched_point(STACK, AT, unsafe=UNSAFE, needs=needs) == (1, 0.41, 0.46)
 
 
 def test_recall_the_incumbent_had_is_never_given_up() -> None:
     # Only the unsafe T2I prompt must stay caught: violence may rise past the unsafe text's 0.5.
-    assert matched_point(STACK, AT, unsafe=UNSAFE, t2i=T2I, need_t2i=1, need_all=1) == (1, 0.41, 0.46)
+    assert matched_point(STACK, AT, unsafe=UNSAFE, needs=[(T2I, 1), (UNSAFE, 1)]) == (1, 0.41, 0.46)
     # More recall than any threshold gives: no point, so the caller keeps the budget thresholds.
-    assert matched_point(STACK, AT, unsafe=UNSAFE, t2i=T2I, need_t2i=1, need_all=3) is None
+    assert matched_point(STACK, AT, unsafe=UNSAFE, needs=[(T2I, 1), (UNSAFE, 3)]) is None
+
+
+def test_a_per_source_need_keeps_each_sources_recall_not_only_the_total() -> None:
+    stack = _rows({"sexual": 0.6}, {"violence": 0.6}, {"violence": 0.35}, {"sexual": 0.5}, {"violence": 0.5})
+    unsafe = np.array([True, True, True, False, False])
+    source_x = np.array([True, False, False, False, False])
+    source_y = np.array([False, True, True, False, False])
+    # In total, losing the weak violence prompt is fine: both benign rows are cleared.
+    assert matched_point(stack, AT, unsafe=unsafe, needs=[(unsafe, 2)]) == (0, 0.51, 0.51)
+    # Per source, source y keeps both of its prompts, so violence stays low.
+    needs = [(unsafe, 2), (source_x, 1), (source_y, 2)]
+    assert matched_point(stack, AT, unsafe=unsafe, needs=needs) == (1, 0.51, 0.3)
