@@ -62,6 +62,11 @@ T2I_COMMON = _REPO / "bench" / "data" / "t2i_common.jsonl"
 # without seeing any code or data (320, less 28 within cosine 0.8 of a training line). Read: list
 # terms were added against its misses, so its recall overstates what unseen prompts get.
 T2I_PROBE2 = _REPO / "bench" / "data" / "t2i_probe2.jsonl"
+# Evaluation only, never trained on, and unread: T2I prompts a separate session wrote blind in the
+# thirteenth session (330, less those within cosine 0.8 of a training line or an earlier probe).
+# Only its aggregate figures have been looked at, so it can still judge a change fairly: keep it so
+# (no list terms or training rows written against its misses).
+T2I_PROBE3 = _REPO / "bench" / "data" / "t2i_probe3.jsonl"
 # Evaluation only, written in the eighth session for bench/language_eval.py and bench/adult_reading.py.
 EVAL_ONLY_FILES = (
     _REPO / "bench" / "data" / "other_languages.jsonl",
@@ -501,9 +506,17 @@ def t2i_probe(half: str | None = None) -> list[tuple[str, int]]:
     return [(r["text"], int(r["label"] == "unsafe")) for r in rows if half is None or r["half"] == half]
 
 
-def t2i_probe2() -> list[tuple[str, int]]:
-    rows = [json.loads(line) for line in T2I_PROBE2.read_text("utf-8").splitlines() if line.strip()]
+def _probe(path: Path) -> list[tuple[str, int]]:
+    rows = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
     return [(r["text"], int(r["label"] == "unsafe")) for r in rows]
+
+
+def t2i_probe2() -> list[tuple[str, int]]:
+    return _probe(T2I_PROBE2)
+
+
+def t2i_probe3() -> list[tuple[str, int]]:
+    return _probe(T2I_PROBE3)
 
 
 def t2i_common() -> list[tuple[str, int]]:

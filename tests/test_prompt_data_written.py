@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -46,15 +47,20 @@ def test_t2i_probe_is_labelled_and_never_trained_on() -> None:
     assert len(prompt_data.t2i_probe("dev")) + len(prompt_data.t2i_probe("held")) == len(rows)
 
 
-def test_second_t2i_probe_is_labelled_and_never_trained_on() -> None:
-    rows = [json.loads(line) for line in prompt_data.T2I_PROBE2.read_text(encoding="utf-8").splitlines()]
+@pytest.mark.parametrize(
+    ("path", "load"),
+    [(prompt_data.T2I_PROBE2, prompt_data.t2i_probe2), (prompt_data.T2I_PROBE3, prompt_data.t2i_probe3)],
+    ids=["probe2", "probe3"],
+)
+def test_later_t2i_probes_are_labelled_and_never_trained_on(path: Path, load: Callable[[], list]) -> None:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     assert {r["label"] for r in rows} == {"safe", "unsafe"}
     for r in rows:
         assert (r["category"] is None) == (r["label"] == "safe"), r["text"]
         assert r["category"] is None or r["category"] in ALL_CATEGORIES, r["category"]
     trained = {prompt_data.key_of(line_text) for path in prompt_data.WRITTEN_FILES for line_text in _texts(path)}
     assert not [r["text"] for r in rows if prompt_data.key_of(r["text"]) in trained]
-    assert len(prompt_data.t2i_probe2()) == len(rows)
+    assert len(load()) == len(rows)
 
 
 def test_the_other_eval_only_prompt_files_are_never_trained_on() -> None:
