@@ -720,7 +720,6 @@ def rethreshold(out: Path, val: list[Row], match_recall_of: Path | None = None, 
     time (every normalised form, window and clause segment, max over them): thresholds picked on
     first-window scores of the original text came out too low for the full classifier, which scores
     more pieces and so reaches higher maxima on benign prompts."""
-
     metrics_path = out / "prompt_head.metrics.json"
     metrics = json.loads(metrics_path.read_text())
     probs = full_scores(out / HEAD_FILE, val)
@@ -738,6 +737,11 @@ def rethreshold(out: Path, val: list[Row], match_recall_of: Path | None = None, 
     print(json.dumps(metrics["thresholds_from_val"]["default"]))
     print(json.dumps(metrics["lexicon_cap_from_val"]))
     print(json.dumps(metrics["corroboration_from_val"]))
+
+
+def lowest_action_thresholds(thresholds: dict[str, dict[str, float]]) -> np.ndarray:
+    """Per head category, the score from which a preset acts at all (its flag, else its block)."""
+    return np.asarray([thresholds[c].get("flag", thresholds[c].get("block", 1.0)) for c in HEAD_CATEGORIES])
 
 
 def full_scores(head_path: Path, rows: list[Row]) -> np.ndarray:
@@ -823,22 +827,19 @@ def match_incumbent_recall(
     else:
         groups["unsafe_t2i"] = t2i
 
-    def flag_at(thresholds: dict[str, dict[str, float]]) -> np.ndarray:
-        return np.asarray([thresholds[c].get("flag", thresholds[c].get("block", 1.0)) for c in HEAD_CATEGORIES])
-
     old_metrics = json.loads((incumbent.parent / "prompt_head.metrics.json").read_text())
     old = stack_scores(
         full_scores(incumbent, val), val,
         old_metrics["lexicon_cap_from_val"]["cap"], old_metrics["corroboration_from_val"]["corroborate_at"],
     )  # fmt: skip
-    old_flagged = (old >= flag_at(old_metrics["thresholds_from_val"]["default"])).any(axis=1)
+    old_flagged = (old >= lowest_action_thresholds(old_metrics["thresholds_from_val"]["default"])).any(axis=1)
     needs = {name: int(old_flagged[rows].sum()) for name, rows in groups.items()}
 
     default = metrics["thresholds_from_val"]["default"]
     new = stack_scores(
         probs, val, metrics["lexicon_cap_from_val"]["cap"], metrics["corroboration_from_val"]["corroborate_at"]
     )
-    at = flag_at(default)
+    at = lowest_action_thresholds(default)
     best = matched_point(new, at, unsafe=unsafe, needs=[(groups[name], n) for name, n in needs.items()])
     budget_flagged = int((new >= at).any(axis=1)[~unsafe].sum())
     report = {
@@ -911,7 +912,7 @@ def choose_corroboration(
     y, m = label_matrix(val)
     unsafe = (y * m).max(axis=1) > 0
     t2i = np.asarray([r.source in UNSAFE_T2I for r in val]) & unsafe
-    flag_at = np.asarray([thresholds[c].get("flag", thresholds[c].get("block", 1.0)) for c in HEAD_CATEGORIES])
+    flag_at = lowest_action_thresholds(thresholds)
     by_floor: dict[str, dict[str, float]] = {}
     flagged_t2i: dict[float, np.ndarray] = {}
     for floor in CORROBORATE_FLOORS:
