@@ -630,7 +630,6 @@ def train_heads(
     if args.top_from:
         # The tuned layers are given and stay frozen: only heads are trained, on their embeddings.
         top = TopLayers.from_delta(args.top_from)
-        args.finetune_top, args.ft_epochs = top.k, 0
         xs = {s: top.embed(top.bottom_outputs([r.text for r in part])) for s, part in parts.items()}
     t0 = time.time()
     weights, biases = train_mlp(xs["train"], y, m, w, hidden=hidden, epochs=args.epochs, seed=args.seed)
@@ -696,7 +695,7 @@ def main() -> None:
     n = len(HEAD_CATEGORIES)
     head = PromptHead(HEAD_CATEGORIES, tuple(weights), tuple(biases), np.ones(n), np.zeros(n), {"version": "raw"})
     extra_fields, stack = fit_calibration(args, head, parts, x_val=xs["val"], ys=ys, w=w)
-    meta = build_meta(args, encoder, parts, hidden)
+    meta = build_meta(args, encoder, parts, hidden, top)
     head = PromptHead(
         HEAD_CATEGORIES, tuple(weights), tuple(biases),
         np.asarray([a for a, _, _ in stack], dtype=np.float32), np.asarray([b for _, b, _ in stack], dtype=np.float32),
@@ -936,9 +935,13 @@ def choose_corroboration(
     return {"corroborate_below": CORROBORATE_BELOW, "corroborate_at": max(keeps), "by_floor": by_floor}
 
 
-def build_meta(args: argparse.Namespace, encoder: MiniLMEncoder, parts: dict[str, list[Row]], hidden: int) -> dict:
+def build_meta(
+    args: argparse.Namespace, encoder: MiniLMEncoder, parts: dict[str, list[Row]], hidden: int, top: TopLayers | None
+) -> dict:
     today = dt.date.today().isoformat()
-    tuned = f"-ft{args.finetune_top}" if args.finetune_top else ""
+    top_k = top.k if top is not None else 0  # tuned here, or reused from --top-from (then 0 epochs)
+    tuned_here = top is not None and not args.top_from
+    tuned = f"-ft{top_k}" if top_k else ""
     lexical = ("+lex" if args.lexical else "") + ("" if args.no_word_model else "+word")
     ensemble = f"x{args.ensemble}" if args.ensemble > 1 and hidden else ""
     ensemble += f"+blend{args.blend_share:g}" if args.blend else ""
@@ -957,10 +960,10 @@ def build_meta(args: argparse.Namespace, encoder: MiniLMEncoder, parts: dict[str
         "word_model": None if args.no_word_model else WORD_MODEL_FILE,
         "lex_c": args.lex_c,
         "max_tokens": encoder.windowing.max_tokens,
-        "encoder_delta": f"minilm_top{args.finetune_top}.npz" if args.finetune_top else None,
-        "finetune_top": args.finetune_top,
-        "ft_epochs": args.ft_epochs if args.finetune_top else 0,
-        "ft_lr": args.ft_lr if args.finetune_top else 0,
+        "encoder_delta": f"minilm_top{top_k}.npz" if top_k else None,
+        "finetune_top": top_k,
+        "ft_epochs": args.ft_epochs if tuned_here else 0,
+        "ft_lr": args.ft_lr if tuned_here else 0,
         "rows": {k: len(v) for k, v in parts.items()},
         "max_per_source": args.max_per_source,
         "davidson_offensive": args.davidson_offensive,
