@@ -17,6 +17,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -150,19 +151,25 @@ def train_mlp(
 
 
 def merge_heads(
-    heads: list[tuple[list[np.ndarray], list[np.ndarray]]], shares: list[float] | None = None
+    heads: list[tuple[list[np.ndarray], list[np.ndarray]]], shares: Sequence[Any] | np.ndarray | None = None
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """K one-hidden-layer MLPs as one MLP K times as wide whose logits are their weighted mean (equal
     shares unless given): the hidden layers side by side, the output layers stacked and scaled by
     their shares. The shipped file and the run-time code stay the same; the cost is one wider
-    matrix product."""
+    matrix product. `shares` is one weight per head, or one row of per-category weights per head
+    (a category can keep one head's logits while others are blended)."""
     if len(heads) == 1:
         return heads[0]
     if any(len(w) != 2 for w, _ in heads):
         raise ValueError("only one-hidden-layer heads can be merged")
+    n_out = heads[0][0][1].shape[1]
     share = np.full(len(heads), 1.0 / len(heads)) if shares is None else np.asarray(shares, dtype=np.float64)
-    if len(share) != len(heads) or (share < 0).any() or not np.isclose(share.sum(), 1.0):
-        raise ValueError("shares must be one non-negative weight per head, summing to 1")
+    if share.ndim == 1:
+        share = np.repeat(share[:, None], n_out, axis=1)
+    if share.shape != (len(heads), n_out) or (share < 0).any() or not np.allclose(share.sum(axis=0), 1.0):
+        raise ValueError(
+            "shares must be one non-negative weight per head (or per head and category), summing to 1 per category"
+        )
     weights = [
         np.hstack([w[0] for w, _ in heads]),
         np.vstack([w[1] * s for (w, _), s in zip(heads, share, strict=True)]).astype(np.float32),
@@ -172,6 +179,16 @@ def merge_heads(
         np.sum([b[1] * s for (_, b), s in zip(heads, share, strict=True)], axis=0).astype(np.float32),
     ]
     return weights, biases
+
+
+def blend_shares(categories: Sequence[str], share: float, keep: Sequence[str]) -> np.ndarray:
+    """Per-category shares for (existing head, new heads): `share` for the existing head, except the
+    `keep` categories, whose logits stay the existing head's alone."""
+    unknown = sorted(set(keep) - set(categories))
+    if unknown:
+        raise ValueError(f"--blend-keep: unknown categories {unknown}; the head has {list(categories)}")
+    own = np.asarray([1.0 if c in keep else share for c in categories])
+    return np.vstack([own, 1.0 - own])
 
 
 class TopLayers:
@@ -575,6 +592,12 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--blend", type=Path, help="average the new heads' logits with this head (same encoder)")
     ap.add_argument("--blend-share", type=float, default=0.5, help="with --blend: that head's share of the logits")
     ap.add_argument(
+        "--blend-keep",
+        type=lambda v: tuple(c.strip() for c in v.split(",") if c.strip()),
+        default=(),
+        help="with --blend: comma-separated categories whose logits stay that head's alone (share 1)",
+    )
+    ap.add_argument(
         "--davidson-offensive",
         choices=prompt_data.DAVIDSON_OFFENSIVE,
         default="harassment",
@@ -654,9 +677,8 @@ def train_heads(
         weights, biases = merge_heads([(weights, biases), *extra])
         print(f"trained {args.ensemble - 1} more heads in {time.time() - t0:.0f}s", flush=True)
     if blend is not None:  # averaged (by logits) with an existing head on the same encoder
-        weights, biases = merge_heads(
-            [(list(blend.weights), list(blend.biases)), (weights, biases)], [args.blend_share, 1 - args.blend_share]
-        )
+        shares = blend_shares(HEAD_CATEGORIES, args.blend_share, args.blend_keep)
+        weights, biases = merge_heads([(list(blend.weights), list(blend.biases)), (weights, biases)], shares)
     return weights, biases, top, xs
 
 
@@ -945,6 +967,7 @@ def build_meta(
     lexical = ("+lex" if args.lexical else "") + ("" if args.no_word_model else "+word")
     ensemble = f"x{args.ensemble}" if args.ensemble > 1 and hidden else ""
     ensemble += f"+blend{args.blend_share:g}" if args.blend else ""
+    ensemble += f"-keep{len(args.blend_keep)}" if args.blend and args.blend_keep else ""
     return {
         "version": f"minilm-l6{tuned}+{args.head}{hidden or ''}{ensemble}{lexical}-{today}",
         "trained": today,
@@ -973,7 +996,9 @@ def build_meta(
         "tagged_unsafe_copies": args.tagged_unsafe_copies if args.tagged else 0,
         "ensemble": args.ensemble if hidden else 1,
         "encoder_from": args.top_from.name if args.top_from else None,
-        "blend": {"head": str(args.blend), "share": args.blend_share} if args.blend else None,
+        "blend": {"head": str(args.blend), "share": args.blend_share, "keep": list(args.blend_keep)}
+        if args.blend
+        else None,
     }
 
 

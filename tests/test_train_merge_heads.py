@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from classifiers.embedding import PromptHead
-from scripts.train_prompt_head import merge_heads
+from scripts.train_prompt_head import blend_shares, merge_heads
 
 
 def _head(rng: np.random.Generator, n_in: int = 8, hidden: int = 5, n_out: int = 3) -> tuple[list, list]:
@@ -59,3 +59,25 @@ def test_bad_shares_are_refused(shares: list[float]) -> None:
     rng = np.random.default_rng(3)
     with pytest.raises(ValueError, match="shares"):
         merge_heads([_head(rng), _head(rng)], shares)
+
+
+def test_per_category_shares_keep_one_heads_logits_for_some_categories() -> None:
+    rng = np.random.default_rng(4)
+    heads = [_head(rng), _head(rng)]
+    x = rng.normal(size=(10, 8)).astype(np.float32)
+    shares = blend_shares(("c0", "c1", "c2"), 0.5, keep=("c1",))
+    np.testing.assert_allclose(shares, [[0.5, 1.0, 0.5], [0.5, 0.0, 0.5]])
+    merged = _logits(*merge_heads(heads, shares), x)
+    first, second = _logits(*heads[0], x), _logits(*heads[1], x)
+    np.testing.assert_allclose(
+        merged[:, [0, 2]], 0.5 * first[:, [0, 2]] + 0.5 * second[:, [0, 2]], rtol=1e-5, atol=1e-5
+    )
+    np.testing.assert_allclose(merged[:, 1], first[:, 1], rtol=1e-5, atol=1e-5)
+
+
+def test_per_category_shares_must_sum_to_one_per_category_and_name_known_categories() -> None:
+    rng = np.random.default_rng(5)
+    with pytest.raises(ValueError, match="per category"):
+        merge_heads([_head(rng), _head(rng)], [[0.5, 1.0, 0.5], [0.5, 0.5, 0.5]])
+    with pytest.raises(ValueError, match="unknown categories"):
+        blend_shares(("c0", "c1"), 0.5, keep=("self harm",))
