@@ -623,7 +623,10 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--out", type=Path, default=assets_dir())
     ap.add_argument("--seed", type=int, default=SEED)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core box)")
-    return ap.parse_args()
+    args = ap.parse_args()
+    if args.blend_keep and not args.blend:
+        ap.error("--blend-keep needs --blend (the head whose logits those categories keep)")
+    return args
 
 
 def _set_threads(n: int) -> None:

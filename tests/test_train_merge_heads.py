@@ -81,3 +81,13 @@ def test_per_category_shares_must_sum_to_one_per_category_and_name_known_categor
         merge_heads([_head(rng), _head(rng)], [[0.5, 1.0, 0.5], [0.5, 0.5, 0.5]])
     with pytest.raises(ValueError, match="unknown categories"):
         blend_shares(("c0", "c1"), 0.5, keep=("self harm",))
+
+
+def test_blend_keep_without_blend_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from scripts import train_prompt_head
+
+    monkeypatch.setattr("sys.argv", ["train_prompt_head.py", "--blend-keep", "sexual", "--no-write"])
+    with pytest.raises(SystemExit):
+        train_prompt_head.parse_args()
+    monkeypatch.setattr("sys.argv", ["train_prompt_head.py", "--blend", "h.npz", "--blend-keep", "sexual, violence"])
+    assert train_prompt_head.parse_args().blend_keep == ("sexual", "violence")
