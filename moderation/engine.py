@@ -20,9 +20,9 @@ MINORS_CUE_FLOOR = 0.5
 # The prompt read as about adults (Signal.SEXUAL_IF_ADULT) counts towards sexual/minors from the
 # policy's lowest prompt-stage sexual threshold ("what would be flagged for an adult is blocked for
 # a minor"), but never from above this, so no policy can lift the rule by raising its sexual
-# thresholds. With the default policy (sexual flag 0.67, chosen on validation) it changes no
-# decision on the 267 validation rows read as adults, and one benign chat line on the evaluation
-# sets (bench/adult_reading.py, docs/evaluation.md).
+# thresholds. With the default policy (sexual flag 0.45, chosen on validation) it changes one
+# decision on the 267 validation rows read as adults (an unsafe row, allow -> block), and one
+# benign chat line on the evaluation sets (bench/adult_reading.py, docs/evaluation.md).
 MINORS_ADULT_READING_MAX = 0.7
 # A prompt whose other-language signal reaches this gets the policy's `prompt.languages.other`
 # action. Both detectors must read it as unsupported on both forms (classifiers/language.py). At
