@@ -522,11 +522,18 @@ def fit_calibration(
 ) -> tuple[dict[str, Any], list[tuple[float, float, list[float]]]]:
     """Stack the word-level models beside the head's logits, per category, on *validation* rows:
     the trained word/bigram model if --lexical, the word toxicity model unless --no-word-model.
-    Returns the PromptHead fields for those models and the fitted (weight, intercept, extras)."""
+    Returns the PromptHead fields for those models and the fitted (weight, intercept, extras).
+    With --calibrate-on-real, fitted on real rows only, as the thresholds are: synthetic tagged
+    copies calibrate the scores for a population no operator serves (with --blend-keep they moved
+    the kept categories). Off by default, because the shipped head was calibrated with them."""
     n = len(HEAD_CATEGORIES)
     fields: dict[str, Any] = {}
-    extras: list[np.ndarray] = []  # [n_val, n_categories] logits each
-    val_texts = [r.text for r in parts["val"]]
+    extras: list[np.ndarray] = []  # [n_real_val, n_categories] logits each
+    real = np.asarray(
+        [not args.calibrate_on_real or r.source not in prompt_data.DERIVED_SOURCES for r in parts["val"]], dtype=bool
+    )
+    val_texts = [r.text for r, keep in zip(parts["val"], real, strict=True) if keep]
+    y_val, m_val = (a[real] for a in ys["val"])
     if args.lexical:
         y, m = ys["train"]
         vocab, lw, lb = train_lexical([r.text for r in parts["train"]], y, m, w, min_df=3, c=args.lex_c, prune=0.02)
@@ -536,7 +543,7 @@ def fit_calibration(
     if not args.no_word_model:
         fields["word_model"] = WordToxicityModel.load(assets_dir() / WORD_MODEL_FILE)
         extras.append(np.repeat(fields["word_model"].logits(val_texts)[:, None], n, axis=1))
-    stack = fit_stacks(head.logits(x_val), extras, *ys["val"])
+    stack = fit_stacks(head.logits(x_val[real]), extras, y_val, m_val)
     k = 0
     if args.lexical:
         fields["calib_lex"] = np.asarray([c[k] for _, _, c in stack], dtype=np.float32)
@@ -577,6 +584,12 @@ def parse_args() -> argparse.Namespace:
     )
     ap.add_argument("--no-chat", action="store_true", help="leave out the chit-chat negatives (chitchat-dataset)")
     ap.add_argument("--no-word-model", action="store_true", help="do not stack the word toxicity model's logit")
+    ap.add_argument(
+        "--calibrate-on-real",
+        action="store_true",
+        help="fit calibration and the word-model stack on real validation rows only, not tagged copies "
+        "(measured, not in the shipped head; docs/evaluation.md)",
+    )
     ap.add_argument(
         "--lexical", action="store_true", help="add the word/bigram model (measured: lower OpenAI-set AUPRC; off)"
     )
@@ -999,6 +1012,7 @@ def build_meta(
         "tagged_unsafe_copies": args.tagged_unsafe_copies if args.tagged else 0,
         "ensemble": args.ensemble if hidden else 1,
         "encoder_from": args.top_from.name if args.top_from else None,
+        "calibrate_on_real": args.calibrate_on_real,
         "blend": {"head": str(args.blend), "share": args.blend_share, "keep": list(args.blend_keep)}
         if args.blend
         else None,
