@@ -71,6 +71,7 @@ def eval_sets() -> list[EvalSet]:
         from_pairs("t2i_common", prompt_data.t2i_common(), "eval-only, everyday T2I prompts, all benign"),
         from_pairs("t2i_probe2", prompt_data.t2i_probe2(), "eval-only, second T2I probe (twelfth session), read"),
         from_pairs("t2i_probe3", prompt_data.t2i_probe3(), "eval-only, third T2I probe (thirteenth session), unread"),
+        from_pairs("t2i_probe4", prompt_data.t2i_probe4(), "eval-only, fourth T2I probe (fifteenth session), unread"),
         test_part("t2i_benign", ("partiprompts", "drawbench", "coco"), "test part: Parti + DrawBench + COCO"),
         test_part("rece", ("rece",), "test part, explicit-intent T2I prompts"),
         test_part("ringabell", ("ringabell", "ringabell_pairs"), "test part, adversarial violence"),

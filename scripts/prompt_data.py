@@ -67,6 +67,10 @@ T2I_PROBE2 = _REPO / "bench" / "data" / "t2i_probe2.jsonl"
 # Only its aggregate figures have been looked at, so it can still judge a change fairly: keep it so
 # (no list terms or training rows written against its misses).
 T2I_PROBE3 = _REPO / "bench" / "data" / "t2i_probe3.jsonl"
+# Evaluation only, never trained on: T2I prompts a separate session wrote blind in the fifteenth
+# session (half of the unsafe ones implicit or disguised), less those within cosine 0.8 of a training
+# line or an earlier probe. Its first use was the gate of candidate F (docs/evaluation.md).
+T2I_PROBE4 = _REPO / "bench" / "data" / "t2i_probe4.jsonl"
 # Evaluation only, written in the eighth session for bench/language_eval.py and bench/adult_reading.py.
 EVAL_ONLY_FILES = (
     _REPO / "bench" / "data" / "other_languages.jsonl",
@@ -517,6 +521,10 @@ def t2i_probe2() -> list[tuple[str, int]]:
 
 def t2i_probe3() -> list[tuple[str, int]]:
     return _probe(T2I_PROBE3)
+
+
+def t2i_probe4() -> list[tuple[str, int]]:
+    return _probe(T2I_PROBE4)
 
 
 def t2i_common() -> list[tuple[str, int]]:
