@@ -50,7 +50,11 @@ WRITTEN_GENERAL = _REPO / "scripts" / "data" / "written_general.jsonl"
 # T2I prompts with the vocabulary of unsafe ones (art nudes, battles, butchery, idioms) beside unsafe
 # prompts in the same domains, written in the seventh session (scripts/data/WRITING_BRIEF.md).
 WRITTEN_T2I = _REPO / "scripts" / "data" / "written_t2i.jsonl"
-WRITTEN_FILES = (WRITTEN, WRITTEN_TEXTS, WRITTEN_CONTRAST, WRITTEN_GENERAL, WRITTEN_T2I)
+# Implicit unsafe T2I prompts (harm implied by the situation, not named by an alarming word) and
+# benign neighbours, written in the fifteenth session. Opt-in (`written_t2i_implicit=True`, read as
+# more `written_t2i` rows): the head trained with it was measured and not shipped (docs/evaluation.md).
+WRITTEN_T2I_IMPLICIT = _REPO / "scripts" / "data" / "written_t2i_implicit.jsonl"
+WRITTEN_FILES = (WRITTEN, WRITTEN_TEXTS, WRITTEN_CONTRAST, WRITTEN_GENERAL, WRITTEN_T2I, WRITTEN_T2I_IMPLICIT)
 # Evaluation only, never trained on: 425 T2I prompts a separate writing session composed for this
 # project without seeing any training data (docs/evaluation.md, "T2I probe"). Benign ones carry
 # the vocabulary naive filters trip on; unsafe ones include disguised forms.
@@ -310,13 +314,15 @@ def _chat() -> Iterator[Row]:
         yield Row(text, "chitchat", _labels([], ALL_ZERO))
 
 
-def _written(general_genres: bool = False) -> Iterator[Row]:
+def _written(general_genres: bool = False, t2i_implicit: bool = False) -> Iterator[Row]:
     sources = [
         (WRITTEN, "written"),
         (WRITTEN_TEXTS, "written_texts"),
         (WRITTEN_CONTRAST, "written_contrast"),
         (WRITTEN_T2I, "written_t2i"),
     ]
+    if t2i_implicit:  # the same source, as if appended to written_t2i.jsonl (how candidate F was trained)
+        sources.append((WRITTEN_T2I_IMPLICIT, "written_t2i"))
     if general_genres:
         sources.append((WRITTEN_GENERAL, "written_general"))
     for path, source in sources:
@@ -409,7 +415,7 @@ def person_subject(rng: random.Random) -> str:
     return " ".join(part for part in (frame, person, *details) if part)
 
 
-def _tagged(unsafe_copies: int = 1) -> Iterator[Row]:
+def _tagged(unsafe_copies: int = 1, t2i_implicit: bool = False) -> Iterator[Row]:
     """Benign and unsafe T2I subjects with the same style tags, so tags stop reading as unsafe.
 
     The unsafe T2I sets are tag-style and the benign ones plain sentences; without this the head
@@ -419,7 +425,7 @@ def _tagged(unsafe_copies: int = 1) -> Iterator[Row]:
     """
     tags = json.loads(STYLE_TAGS.read_text(encoding="utf-8"))
     rng = random.Random(SEED)
-    sources = [*T2I_SOURCES, functools.partial(_written, False)]
+    sources = [*T2I_SOURCES, functools.partial(_written, False, t2i_implicit)]
     benign: dict[str, Row] = {}
     unsafe: dict[str, Row] = {}
     for loader in sources:
@@ -453,6 +459,7 @@ def load_training_rows(
     chat: bool = True,
     davidson_offensive: str = "harassment",
     written_general: bool = False,
+    written_t2i_implicit: bool = False,
     i2p_clean: bool = False,
     tagged: bool = False,
     tagged_unsafe_copies: int = 1,
@@ -462,9 +469,9 @@ def load_training_rows(
         list(T2I_SOURCES)
         + ([_i2p_clean] if i2p_clean else [])
         + ([functools.partial(_general, davidson_offensive)] if general else [])
-        + ([functools.partial(_written, written_general)] if written else [])
+        + ([functools.partial(_written, written_general, written_t2i_implicit)] if written else [])
         + (list(CHAT_SOURCES) if chat else [])
-        + ([functools.partial(_tagged, tagged_unsafe_copies)] if tagged else [])
+        + ([functools.partial(_tagged, tagged_unsafe_copies, written_t2i_implicit)] if tagged else [])
     )
     merged: dict[tuple[str, str], Row] = {}
     for loader in loaders:

@@ -568,6 +568,12 @@ def parse_args() -> argparse.Namespace:
         "pass it again with --rethreshold for such a head, whose validation rows include it",
     )
     ap.add_argument(
+        "--written-t2i-implicit",
+        action="store_true",
+        help="add scripts/data/written_t2i_implicit.jsonl as more written_t2i rows (candidate F, measured, not "
+        "shipped; docs/evaluation.md); pass it again with --rethreshold for such a head",
+    )
+    ap.add_argument(
         "--i2p-clean",
         action="store_true",
         help="add I2P prompts whose images came out clean as negatives (measured, not in the shipped head); "
@@ -707,6 +713,7 @@ def main() -> None:
         chat=not args.no_chat,
         davidson_offensive=args.davidson_offensive,
         written_general=args.written_general,
+        written_t2i_implicit=args.written_t2i_implicit,
         i2p_clean=args.i2p_clean,
         tagged=args.tagged,
         tagged_unsafe_copies=args.tagged_unsafe_copies,
@@ -1007,6 +1014,7 @@ def build_meta(
         "max_per_source": args.max_per_source,
         "davidson_offensive": args.davidson_offensive,
         "written_general": args.written_general,
+        "written_t2i_implicit": args.written_t2i_implicit,
         "i2p_clean": args.i2p_clean,
         "tagged": args.tagged,
         "tagged_unsafe_copies": args.tagged_unsafe_copies if args.tagged else 0,

@@ -55,7 +55,7 @@ def test_tagged_rows_take_their_subjects_labels_and_split(monkeypatch: pytest.Mo
               for i in range(40)]  # fmt: skip
     long = prompt_data.Row(" ".join(["word"] * 40), "rece", prompt_data._labels(["violence"]))
     monkeypatch.setattr(prompt_data, "T2I_SOURCES", (lambda: iter(benign), lambda: iter([*unsafe, long])))
-    monkeypatch.setattr(prompt_data, "_written", lambda general_genres=False: iter([]))
+    monkeypatch.setattr(prompt_data, "_written", lambda general_genres=False, t2i_implicit=False: iter([]))
     tagged = list(prompt_data._tagged())
     assert {r.source for r in tagged} == {"tagged_benign", "tagged_unsafe"}
     rows = [r for r in tagged if "number" in r.text]
@@ -74,6 +74,13 @@ def test_tagged_rows_take_their_subjects_labels_and_split(monkeypatch: pytest.Mo
     loaded = [r for r in prompt_data.load_training_rows(general=False, written=False, tagged=True)
               if r.source.startswith("tagged")]  # fmt: skip
     assert sorted((r.text, r.split) for r in loaded) == sorted((r.text, r.split) for r in tagged)
+    # --written-t2i-implicit also tags the implicit written prompts (as when they were appended to written_t2i).
+    extra = prompt_data.Row("a knife fight implied number 99", "written_t2i", prompt_data._labels(["violence"]))
+    monkeypatch.setattr(
+        prompt_data, "_written", lambda general_genres=False, t2i_implicit=False: iter([extra] * t2i_implicit)
+    )
+    assert not [r for r in prompt_data._tagged() if "implied number 99" in r.text]
+    assert len([r for r in prompt_data._tagged(1, True) if "implied number 99" in r.text]) == 1
     # Opt-in: the shipped head was trained without them (docs/evaluation.md, ninth session).
     plain = prompt_data.load_training_rows(general=False, written=False)
     assert not [r for r in plain if r.source.startswith("tagged")]
@@ -94,7 +101,7 @@ def test_unsafe_copies_draw_fresh_tags_and_keep_the_subjects_split(monkeypatch: 
     unsafe = [prompt_data.Row(f"a bloody knife fight number {i}", "rece", prompt_data._labels(["violence"]))
               for i in range(20)]  # fmt: skip
     monkeypatch.setattr(prompt_data, "T2I_SOURCES", (lambda: iter(benign), lambda: iter(unsafe)))
-    monkeypatch.setattr(prompt_data, "_written", lambda general_genres=False: iter([]))
+    monkeypatch.setattr(prompt_data, "_written", lambda general_genres=False, t2i_implicit=False: iter([]))
     assert list(prompt_data._tagged(1)) == list(prompt_data._tagged())
     doubled = list(prompt_data._tagged(2))
     for i, subject in enumerate(unsafe):

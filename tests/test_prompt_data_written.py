@@ -1,4 +1,4 @@
-"""The written training files: valid labels, the fifth-session file only on request; the T2I probe kept apart."""
+"""The written training files: valid labels, the opt-in files only on request; the T2I probes kept apart."""
 
 from __future__ import annotations
 
@@ -31,6 +31,19 @@ def test_general_genre_texts_are_opt_in() -> None:
     added = [r for r in extended if r.source == "written_general"]
     assert len(added) == len(prompt_data.WRITTEN_GENERAL.read_text(encoding="utf-8").splitlines())
     assert [r.text for r in extended if r.source != "written_general"] == [r.text for r in default]
+
+
+def test_implicit_t2i_prompts_are_opt_in_and_read_as_written_t2i() -> None:
+    """The shipped head was trained without written_t2i_implicit.jsonl; with the option its lines follow
+    written_t2i.jsonl's under the same source, as candidate F was trained (the file appended)."""
+    default = list(prompt_data._written())
+    extended = list(prompt_data._written(t2i_implicit=True))
+    implicit = [json.loads(line)["text"] for line in prompt_data.WRITTEN_T2I_IMPLICIT.read_text("utf-8").splitlines()]
+    assert implicit and not {r.text for r in default} & set(implicit)
+    assert extended[: len(default)] == default
+    assert [r.text for r in extended[len(default) :]] == implicit
+    assert {r.source for r in extended[len(default) :]} == {"written_t2i"}
+    assert any(r.unsafe for r in extended[len(default) :]) and not all(r.unsafe for r in extended[len(default) :])
 
 
 def test_t2i_probe_is_labelled_and_never_trained_on() -> None:
