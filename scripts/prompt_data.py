@@ -75,6 +75,11 @@ T2I_PROBE3 = _REPO / "bench" / "data" / "t2i_probe3.jsonl"
 # session (half of the unsafe ones implicit or disguised), less those within cosine 0.8 of a training
 # line or an earlier probe. Its first use was the gate of candidate F (docs/evaluation.md).
 T2I_PROBE4 = _REPO / "bench" / "data" / "t2i_probe4.jsonl"
+# Evaluation only, never trained on, and unread (not even in aggregate): written blind by another
+# helper in the fifteenth session for the next change's gate (300, less 49 within cosine 0.8 of a
+# training line, the implicit file included, or an earlier probe). Not in bench/prompt_eval.py yet:
+# whoever next proposes a head adds it there after writing that head's rule.
+T2I_PROBE5 = _REPO / "bench" / "data" / "t2i_probe5.jsonl"
 # Evaluation only, written in the eighth session for bench/language_eval.py and bench/adult_reading.py.
 EVAL_ONLY_FILES = (
     _REPO / "bench" / "data" / "other_languages.jsonl",
@@ -532,6 +537,10 @@ def t2i_probe3() -> list[tuple[str, int]]:
 
 def t2i_probe4() -> list[tuple[str, int]]:
     return _probe(T2I_PROBE4)
+
+
+def t2i_probe5() -> list[tuple[str, int]]:
+    return _probe(T2I_PROBE5)
 
 
 def t2i_common() -> list[tuple[str, int]]:

@@ -66,8 +66,9 @@ def test_t2i_probe_is_labelled_and_never_trained_on() -> None:
         (prompt_data.T2I_PROBE2, prompt_data.t2i_probe2),
         (prompt_data.T2I_PROBE3, prompt_data.t2i_probe3),
         (prompt_data.T2I_PROBE4, prompt_data.t2i_probe4),
+        (prompt_data.T2I_PROBE5, prompt_data.t2i_probe5),
     ],
-    ids=["probe2", "probe3", "probe4"],
+    ids=["probe2", "probe3", "probe4", "probe5"],
 )
 def test_later_t2i_probes_are_labelled_and_never_trained_on(path: Path, load: Callable[[], list]) -> None:
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
