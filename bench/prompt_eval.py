@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -35,6 +36,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from scripts import prompt_data  # noqa: E402
+
+if TYPE_CHECKING:
+    from moderation.policy import Policy
 
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # (score in [0, 1] for "unsafe", flagged?) per text; a scorer may also return several named outputs
@@ -71,7 +75,11 @@ def eval_sets() -> list[EvalSet]:
         from_pairs("t2i_common", prompt_data.t2i_common(), "eval-only, everyday T2I prompts, all benign"),
         from_pairs("t2i_probe2", prompt_data.t2i_probe2(), "eval-only, second T2I probe (twelfth session), read"),
         from_pairs("t2i_probe3", prompt_data.t2i_probe3(), "eval-only, third T2I probe (thirteenth session), unread"),
-        from_pairs("t2i_probe4", prompt_data.t2i_probe4(), "eval-only, fourth T2I probe (fifteenth session), unread"),
+        from_pairs(
+            "t2i_probe4",
+            prompt_data.t2i_probe4(),
+            "eval-only, fourth T2I probe (fifteenth session), used once as a gate",
+        ),
         test_part("t2i_benign", ("partiprompts", "drawbench", "coco"), "test part: Parti + DrawBench + COCO"),
         test_part("rece", ("rece",), "test part, explicit-intent T2I prompts"),
         test_part("ringabell", ("ringabell", "ringabell_pairs"), "test part, adversarial violence"),
@@ -96,16 +104,30 @@ def _flag_by_policy(scores: list[dict[str, float]], policy: object) -> np.ndarra
     )
 
 
+CANDIDATE: list[Path] = []  # --candidate: a head folder from train_prompt_head.py --out, with its thresholds
+
+
+def default_policy() -> Policy:
+    """The shipped default policy, or with --candidate that policy with the candidate's head and
+    validation thresholds (bench/validation_gates.py; nothing in the repository changes)."""
+    from moderation.policy import load_policy
+
+    if not CANDIDATE:
+        return load_policy("default")
+    from bench.validation_gates import candidate_policy
+
+    return candidate_policy(CANDIDATE[0])
+
+
 def full_stack() -> Scorer:
     from moderation.moderator import Moderator
-    from moderation.policy import load_policy
     from moderation.taxonomy import OPENAI_CATEGORIES
 
     # The default policy as shipped, except its per-call time limit: on a shared 2-core machine a
     # batch of long OpenAI-set texts can overrun 5 s, and a timeout blocks (fail closed), which
     # would measure the machine, not the classifiers. Decisions that still carry a classifier
     # error are counted and reported.
-    policy = load_policy("default")
+    policy = default_policy()
     policy = policy.model_copy(update={"prompt": policy.prompt.model_copy(update={"timeout_s": 600.0})})
     moderator = Moderator(policy)
     limit = moderator.policy.max_prompt_chars
@@ -136,10 +158,9 @@ def classifier_alone(name: str, options: dict | None = None) -> Scorer:
     from classifiers import registry
     from moderation.engine import effective_scores
     from moderation.normalise import normalise
-    from moderation.policy import load_policy
     from moderation.taxonomy import Signal
 
-    policy = load_policy("default")
+    policy = default_policy()
     # The classifier as the default policy configures it (the lexicon's cap), unless told otherwise.
     configured = {spec.name: spec.options for spec in policy.prompt.classifiers}
     clf = registry.build(name, options or configured.get(name, {}), lists=policy.word_lists, policy=policy)
@@ -233,9 +254,18 @@ def main() -> None:
     ap.add_argument("--systems", nargs="*", default=list(SYSTEMS), help="subset of: " + ", ".join(SYSTEMS))
     ap.add_argument("--sets", nargs="*", help="only these datasets (default: all)")
     ap.add_argument("--head", type=Path, help="embedding column: use this head .npz instead of the shipped one")
+    ap.add_argument(
+        "--candidate",
+        type=Path,
+        help="fluxwarden columns: this train_prompt_head.py --out folder's head, tuned layer and validation "
+        "thresholds instead of the shipped ones (in memory)",
+    )
     args = ap.parse_args()
     if args.head:
         EMBEDDING_OPTIONS["head_path"] = str(args.head)
+    if args.candidate:
+        CANDIDATE.append(args.candidate)
+        print(f"# fluxwarden and embedding columns: candidate head {args.candidate}, its validation thresholds")
 
     sets = [s for s in eval_sets() if not args.sets or s.name in args.sets]
     texts = sorted({t for s in sets for t in s.texts})

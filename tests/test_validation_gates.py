@@ -6,6 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from bench import validation_gates
 from classifiers.embedding import assets_dir
 from moderation.policy import load_policy
@@ -61,3 +63,19 @@ def test_gates_count_unsafe_rows_caught_and_benign_rows_flagged() -> None:
         "Ring-A-Bell caught": (2, 2),
         "benign T2I flagged": (1, 2),
     }
+
+
+def test_prompt_eval_candidate_columns_use_the_candidates_policy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bench/prompt_eval.py --candidate: its fluxwarden and embedding columns read the candidate's policy."""
+    from bench import prompt_eval
+
+    shutil.copy(assets_dir() / "prompt_head.metrics.json", tmp_path)
+    metrics = json.loads((tmp_path / "prompt_head.metrics.json").read_text())
+    metrics["thresholds_from_val"]["default"]["violence"] = {"flag": 0.42, "block": 0.66}
+    (tmp_path / "prompt_head.metrics.json").write_text(json.dumps(metrics))
+    assert prompt_eval.default_policy().prompt.categories == load_policy("default").prompt.categories
+    monkeypatch.setattr(prompt_eval, "CANDIDATE", [tmp_path])
+    violence = prompt_eval.default_policy().prompt.categories["violence"]
+    assert (violence.flag, violence.block) == (0.42, 0.66)
