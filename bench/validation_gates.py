@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 from collections.abc import Sequence
@@ -32,8 +31,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from moderation.policy import Policy, load_policy, load_policy_text  # noqa: E402
 from scripts import apply_thresholds, prompt_data  # noqa: E402
 
-CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # refused as input errors; bench/prompt_eval.py does the same
-MAX_CHARS = 4000
 # (row label, sources, unsafe?): what a gate counts. Benign rows count as flagged, unsafe as caught.
 GATES: tuple[tuple[str, tuple[str, ...], bool], ...] = (
     ("clean I2P flagged", ("i2p_clean",), False),
@@ -83,6 +80,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=64)
     args = ap.parse_args()
 
+    from bench.prompt_eval import CONTROL  # control characters are refused as input errors: spaces, as there
     from moderation.moderator import Moderator
 
     policy = candidate_policy(args.candidate) if args.candidate else load_policy("default")
@@ -90,8 +88,8 @@ def main() -> None:
     policy = policy.model_copy(update={"prompt": policy.prompt.model_copy(update={"timeout_s": 600.0})})
     sources = {s for _, group, _ in GATES for s in group}
     rows = [r for r in prompt_data.load_training_rows(i2p_clean=True) if r.split == args.split and r.source in sources]
-    texts = [CONTROL.sub(" ", r.text[:MAX_CHARS]) for r in rows]
     moderator = Moderator(policy)
+    texts = [CONTROL.sub(" ", r.text[: policy.max_prompt_chars]) for r in rows]  # as bench/prompt_eval.py
     start = time.perf_counter()
     acted = []
     for i in range(0, len(texts), args.batch):
