@@ -40,10 +40,8 @@ def main() -> None:
     evals += [("t2i_probe", t) for t, _ in prompt_data.t2i_probe()] + [
         ("t2i_common", t) for t, _ in prompt_data.t2i_common()
     ]
-    evals += [("t2i_probe2", t) for t, _ in prompt_data.t2i_probe2()]
-    evals += [("t2i_probe3", t) for t, _ in prompt_data.t2i_probe3()]
-    evals += [("t2i_probe4", t) for t, _ in prompt_data.t2i_probe4()]
-    evals += [("t2i_probe5", t) for t, _ in prompt_data.t2i_probe5()]
+    for path in prompt_data.LATER_PROBES:
+        evals += [(path.stem, t) for t, _ in prompt_data.read_probe(path)]
     for path in prompt_data.EVAL_ONLY_FILES:  # bench/data/*.jsonl read by the language and minors benches
         evals += [
             (path.stem, json.loads(line)["text"]) for line in path.read_text("utf-8").splitlines() if line.strip()

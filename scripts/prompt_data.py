@@ -80,6 +80,8 @@ T2I_PROBE4 = _REPO / "bench" / "data" / "t2i_probe4.jsonl"
 # training line, the implicit file included, or an earlier probe). Not in bench/prompt_eval.py yet:
 # whoever next proposes a head adds it there after writing that head's rule.
 T2I_PROBE5 = _REPO / "bench" / "data" / "t2i_probe5.jsonl"
+# The probes after the first (whose halves have their own loader), for checks that must cover each.
+LATER_PROBES = (T2I_PROBE2, T2I_PROBE3, T2I_PROBE4, T2I_PROBE5)
 # Evaluation only, written in the eighth session for bench/language_eval.py and bench/adult_reading.py.
 EVAL_ONLY_FILES = (
     _REPO / "bench" / "data" / "other_languages.jsonl",
@@ -522,25 +524,25 @@ def t2i_probe(half: str | None = None) -> list[tuple[str, int]]:
     return [(r["text"], int(r["label"] == "unsafe")) for r in rows if half is None or r["half"] == half]
 
 
-def _probe(path: Path) -> list[tuple[str, int]]:
+def read_probe(path: Path) -> list[tuple[str, int]]:
     rows = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
     return [(r["text"], int(r["label"] == "unsafe")) for r in rows]
 
 
 def t2i_probe2() -> list[tuple[str, int]]:
-    return _probe(T2I_PROBE2)
+    return read_probe(T2I_PROBE2)
 
 
 def t2i_probe3() -> list[tuple[str, int]]:
-    return _probe(T2I_PROBE3)
+    return read_probe(T2I_PROBE3)
 
 
 def t2i_probe4() -> list[tuple[str, int]]:
-    return _probe(T2I_PROBE4)
+    return read_probe(T2I_PROBE4)
 
 
 def t2i_probe5() -> list[tuple[str, int]]:
-    return _probe(T2I_PROBE5)
+    return read_probe(T2I_PROBE5)
 
 
 def t2i_common() -> list[tuple[str, int]]:

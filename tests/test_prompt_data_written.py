@@ -81,6 +81,12 @@ def test_later_t2i_probes_are_labelled_and_never_trained_on(path: Path, load: Ca
     assert len(load()) == len(rows)
 
 
+def test_every_later_probe_file_is_listed_for_the_contamination_check() -> None:
+    """A probe added to bench/data must reach LATER_PROBES, which scripts/check_contamination.py reads."""
+    files = set((prompt_data.T2I_PROBE.parent).glob("t2i_probe*.jsonl")) - {prompt_data.T2I_PROBE}
+    assert files == set(prompt_data.LATER_PROBES)
+
+
 def test_the_other_eval_only_prompt_files_are_never_trained_on() -> None:
     """bench/data's language and minors prompts share no text with any training file."""
     trained = {prompt_data.key_of(line_text) for path in prompt_data.WRITTEN_FILES for line_text in _texts(path)}
